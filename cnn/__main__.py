@@ -1,0 +1,106 @@
+"""Command line for the digit CNN: ``python -m cnn {train,export,evaluate,bench} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnn.data import MnistError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cnn.train import TrainConfig
+
+    d = TrainConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m cnn",
+        description="The course's MNIST digit CNN: train (PyTorch), export (ONNX), evaluate, bench.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the CNN on MNIST (resumable, seeded)")
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    p.add_argument("--out", default=d.out, help=f"run folder for checkpoint + metrics (default {d.out})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device,
+                   help="auto = cuda if available else cpu (default auto)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for everything (default {d.seed})")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="train on the first N training images only (default: all 60,000)")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+                   help=f"batch size (default {d.batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    p.add_argument("--no-augment", action="store_true", help="disable random rotation/scale/shift")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (pixels in [0,1] -> logits)")
+    p.add_argument("--checkpoint", required=True, help="OUT/checkpoint.pt from `train`")
+    p.add_argument("--out", default="models/mnist_cnn.onnx", help="ONNX file (default models/mnist_cnn.onnx)")
+    p.add_argument("--check-images", type=_positive_int, default=1000,
+                   help="real test images for the PyTorch/ONNX parity check (default 1000)")
+
+    p = sub.add_parser("evaluate", help="test accuracy of an ONNX model (ONNX Runtime) or checkpoint")
+    p.add_argument("--model", default="models/mnist_cnn.onnx", help="a .onnx file or a checkpoint.pt")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("bench", help="time training steps and inference; prints images/s")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--steps", type=_positive_int, default=30, help="timed training steps (default 30)")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            from cnn.train import TrainConfig, train
+
+            config = TrainConfig(
+                epochs=args.epochs, out=args.out, device=args.device, seed=args.seed,
+                batch_size=args.batch_size, lr=args.lr, augment=not args.no_augment,
+                limit=args.limit, resume=args.resume,
+            )
+            try:
+                metrics = train(config, progress=not args.quiet)
+            except KeyboardInterrupt:
+                print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue "
+                      "with the same command plus --resume", file=sys.stderr)
+                return 130
+            print(f"test accuracy {metrics['test_accuracy']:.4f}; metrics in {args.out}/metrics.json")
+        elif args.command == "export":
+            from cnn.export import export_onnx
+
+            report = export_onnx(args.checkpoint, args.out, check_images=args.check_images)
+            print(f"wrote {args.out}: max |logit diff| vs PyTorch {report['max_abs_diff']:.2e} "
+                  f"on {report['check_images']} test images")
+        elif args.command == "evaluate":
+            from cnn.evaluate import evaluate_model
+
+            result = evaluate_model(args.model)
+            if args.json:
+                import json
+
+                print(json.dumps(result))
+            else:
+                print(f"{args.model}: test accuracy {result['test_accuracy']:.4f} "
+                      f"({result['correct']}/{result['total']})")
+        elif args.command == "bench":
+            from cnn.bench import run_bench
+
+            run_bench(device=args.device, steps=args.steps, batch_size=args.batch_size)
+    except (MnistError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
