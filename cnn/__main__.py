@@ -54,11 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--steps", type=_positive_int, default=30, help="timed training steps (default 30)")
     p.add_argument("--batch-size", type=_positive_int, default=128)
+
+    from cnn.labs.cli import add_lab_parsers
+
+    add_lab_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cnn.labs.cli import LAB_COMMANDS, run_lab
+
+    if args.command in LAB_COMMANDS:
+        return run_lab(args)
     try:
         if args.command == "train":
             from cnn.train import TrainConfig, train

@@ -1,0 +1,1 @@
+"""The course's experiments: weight initialization, optimizers, regularization, convolution."""
