@@ -1,0 +1,81 @@
+"""Export a trained checkpoint to ONNX and prove the file computes what PyTorch computes.
+
+Contract: input ``pixels`` float32 [batch, 1, 28, 28] in [0, 1], ink high, dynamic batch;
+normalization is inside the graph; output ``logits`` float32 [batch, 10].
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from cnn.data import MNIST_MEAN, MNIST_STD, load_mnist
+from cnn.model import ARCHITECTURE
+from cnn.train import load_checkpoint_model
+
+INPUT_NAME, OUTPUT_NAME = "pixels", "logits"
+PARITY_TOLERANCE = 1e-4
+
+
+def _onnx_program_bytes(model: torch.nn.Module) -> bytes:
+    example = torch.rand(2, 1, 28, 28)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    # The exporter logs a warning per missing torchvision op; irrelevant for this model.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
+            verbose=False, opset_version=18,
+        )
+        return path.read_bytes()
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, check_images: int = 1000) -> dict[str, Any]:
+    """Write the ONNX file with metadata; raise if the checker or the parity check fails."""
+    import onnxruntime as ort
+
+    model, state = load_checkpoint_model(checkpoint)
+    proto = onnx.load_from_string(_onnx_program_bytes(model))
+    history = state["history"]
+    metadata = {
+        "architecture": ARCHITECTURE,
+        "test_accuracy": f"{history[-1]['test_accuracy']:.4f}",
+        "normalization": json.dumps({"mean": MNIST_MEAN, "std": MNIST_STD, "inside_graph": True}),
+        "input_contract": "float32 [batch,1,28,28], pixels in [0,1], ink high (MNIST polarity)",
+        "training_command": state["config"]["command"],
+        "epochs": str(state["epoch"]),
+        "seed": str(state["config"]["seed"]),
+        "trained_on": state.get("device", "unknown"),
+    }
+    onnx.helper.set_model_props(proto, metadata)
+    proto.doc_string = "The course's MNIST digit CNN (bayes-cnn-lab)."
+    onnx.checker.check_model(proto, full_check=True)
+
+    test = load_mnist("test")
+    x = test.images[:check_images, None].astype(np.float32) / 255.0
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    max_diff = float(np.abs(got - expected).max())
+    if max_diff > PARITY_TOLERANCE:
+        raise ValueError(f"ONNX output differs from PyTorch by {max_diff:.2e} > {PARITY_TOLERANCE}")
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(proto.SerializeToString())
+    os.replace(tmp.name, out)
+    return {"max_abs_diff": max_diff, "check_images": len(x), "metadata": metadata}
