@@ -1,0 +1,122 @@
+"""Batch prediction of digits with ONNX Runtime, and the one-call path from a drawing to a digit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+
+from serving.preprocess import to_mnist
+from serving.session import DEFAULT_MODEL, INT8_MODEL, ModelError, metadata, open_session
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "INT8_MODEL",
+    "BatchPrediction",
+    "DigitResult",
+    "ModelError",
+    "Predictor",
+    "predict_image",
+]
+CHUNK = 512  # images per session.run: bounds activation memory for big batches
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    """Logits of N images and what follows from them."""
+
+    logits: np.ndarray  # float32 [N, 10]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Softmax of the logits, float64 [N, 10] (rows sum to 1)."""
+        return softmax(self.logits.astype(np.float64), axis=1)
+
+    @property
+    def digits(self) -> np.ndarray:
+        """The most probable digit per image, int64 [N]."""
+        return self.logits.argmax(axis=1)
+
+    def top_k(self, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """The k most probable digits per image and their probabilities, both [N, k], best first."""
+        if not 1 <= k <= self.logits.shape[1]:
+            raise ValueError(f"k must lie between 1 and {self.logits.shape[1]}, got {k}")
+        order = np.argsort(-self.logits, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(self.probabilities, order, axis=1)
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+
+class Predictor:
+    """An ONNX Runtime session over a digit model, opened and checked once, shareable."""
+
+    def __init__(
+        self, model_path: str | Path = DEFAULT_MODEL, intra_op_threads: int | None = None
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.session = open_session(self.model_path, intra_op_threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        self.metadata = metadata(self.session)
+
+    def predict(self, pixels: np.ndarray) -> BatchPrediction:
+        """pixels: float [N,1,28,28] or [N,28,28] (a single [28,28] too) in [0, 1], ink high."""
+        x = _as_batch(pixels)
+        logits = [
+            self.session.run([self.output_name], {self.input_name: x[i : i + CHUNK]})[0]
+            for i in range(0, len(x), CHUNK)
+        ]
+        return BatchPrediction(np.concatenate(logits) if logits else np.zeros((0, 10), np.float32))
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.model_path)!r})"
+
+
+@dataclass(frozen=True)
+class DigitResult:
+    """What a drawing was read as; ``digit`` is None when there was nothing to read."""
+
+    digit: int | None
+    probabilities: np.ndarray | None  # float64 [10]
+    pixels: np.ndarray | None  # float32 [28, 28]: what the model saw
+    seconds: float  # preprocessing + inference
+
+
+def predict_image(image: np.ndarray, predictor: Predictor) -> DigitResult:
+    """Preprocess one drawing/photo (see serving.preprocess.to_mnist) and predict its digit."""
+    start = time.perf_counter()
+    pixels = to_mnist(image)
+    if pixels is None:
+        return DigitResult(None, None, None, time.perf_counter() - start)
+    prediction = predictor.predict(pixels[None])
+    return DigitResult(
+        digit=int(prediction.digits[0]),
+        probabilities=prediction.probabilities[0],
+        pixels=pixels,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _as_batch(pixels: np.ndarray) -> np.ndarray:
+    x = np.asarray(pixels)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
+        raise ValueError(
+            f"pixels must be [N,1,28,28] or [N,28,28], got shape {np.shape(pixels)}; "
+            "turn drawings into MNIST form with serving.preprocess.to_mnist first"
+        )
+    if x.dtype == np.uint8:
+        return (x / np.float32(255)).astype(np.float32)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"pixels must be float in [0, 1] (or uint8), got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if x.size and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 1):
+        raise ValueError("pixels must be finite and lie in [0, 1] (ink high, as MNIST / 255)")
+    return np.ascontiguousarray(x)

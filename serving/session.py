@@ -1,0 +1,87 @@
+"""Open an ONNX model in ONNX Runtime once, and check that it is the digit model we expect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "models" / "mnist_cnn.onnx"
+INT8_MODEL = ROOT / "models" / "mnist_cnn_int8.onnx"
+INPUT_SHAPE = (1, 28, 28)  # after the batch axis
+CLASSES = 10
+FLOAT_TENSOR = "tensor(float)"
+
+
+class ModelError(ValueError):
+    """The file is missing, unreadable or not a [N,1,28,28] -> [N,10] digit model."""
+
+
+def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
+    """All graph optimizations on; ``intra_op_threads=None`` lets ONNX Runtime use every core."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if intra_op_threads is not None:
+        if intra_op_threads < 1:
+            raise ValueError(
+                f"intra_op_threads must be >= 1 (or None for all cores), got {intra_op_threads}"
+            )
+        options.intra_op_num_threads = intra_op_threads
+    options.log_severity_level = 3  # errors only: no optimizer chatter on the console
+    return options
+
+
+def open_session(path: str | Path, intra_op_threads: int | None = None) -> ort.InferenceSession:
+    """An InferenceSession on the CPU for a checked digit model; ModelError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"model file {path} does not exist; export one with `python -m cnn export "
+            "--checkpoint runs/mnist/checkpoint.pt --out models/mnist_cnn.onnx` or pass --model"
+        )
+    try:
+        session = ort.InferenceSession(
+            str(path),
+            sess_options=session_options(intra_op_threads),
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as exc:  # ONNX Runtime raises its own pybind error types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path} is not a readable ONNX model ({first_line}); re-export it with "
+            "`python -m cnn export` or pass another --model"
+        ) from exc
+    check_signature(session, path)
+    return session
+
+
+def check_signature(session: ort.InferenceSession, path: str | Path) -> None:
+    """One float input [batch,1,28,28] and one float output [batch,10], or ModelError."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    problems = []
+    if len(inputs) != 1:
+        problems.append(f"{len(inputs)} inputs (expected 1)")
+    elif inputs[0].type != FLOAT_TENSOR or not _matches(inputs[0].shape, INPUT_SHAPE):
+        problems.append(f"input {inputs[0].name} is {inputs[0].type} {inputs[0].shape}")
+    if not outputs:
+        problems.append("no outputs")
+    elif outputs[0].type != FLOAT_TENSOR or not _matches(outputs[0].shape, (CLASSES,)):
+        problems.append(f"output {outputs[0].name} is {outputs[0].type} {outputs[0].shape}")
+    if problems:
+        raise ModelError(
+            f"{path} is not a digit model: {'; '.join(problems)}. Expected input float "
+            "[batch,1,28,28] and output float [batch,10] logits, as `python -m cnn export` writes"
+        )
+
+
+def _matches(shape: list, tail: tuple[int, ...]) -> bool:
+    """Shape is [batch, *tail]; a symbolic or missing dimension counts as a match."""
+    if len(shape) != len(tail) + 1:
+        return False
+    return all(not isinstance(d, int) or d == t for d, t in zip(shape[1:], tail, strict=True))
+
+
+def metadata(session: ort.InferenceSession) -> dict[str, str]:
+    """The model's metadata_props (test_accuracy, normalization, architecture, ...)."""
+    return dict(session.get_modelmeta().custom_metadata_map)
