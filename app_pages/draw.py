@@ -1,0 +1,143 @@
+"""Draw a digit: live ONNX Runtime inference on what you draw (or on an uploaded photo)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from PIL import Image, ImageOps
+from streamlit.logger import get_logger
+from streamlit_drawable_canvas import st_canvas
+
+from serving import predictor as serving_predictor
+from serving.predictor import DigitResult, predict_image
+from serving.preprocess import PreprocessError
+
+# Timer starts as soon as the rerun that carries the new drawing reaches this page.
+started = time.perf_counter()
+
+CANVAS_SIZE = 280  # 10x MNIST's 28 pixels
+PREVIEW_SCALE = 6  # the 28x28 input is shown as 168x168 with hard pixel edges
+EMPTY = "The canvas is empty: draw a digit from 0 to 9 (big, in the middle)."
+NO_DIGIT_IN_PHOTO = "No digit found in the photo: crop it to one dark digit on light paper."
+log = get_logger(__name__)  # Streamlit's handler: lines land in the server's log
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def load_predictor(model_path: str) -> serving_predictor.Predictor:
+    """One ONNX Runtime session per model file, shared by every session (it is thread-safe)."""
+    predictor = serving_predictor.Predictor(model_path)
+    predictor.predict(np.zeros((1, 28, 28), np.float32))  # warm-up: the first run allocates
+    return predictor
+
+
+def model_choices() -> dict[str, str]:
+    """Model label -> path, for the files that exist (INT8 appears once it is built)."""
+    candidates = {"fp32": serving_predictor.DEFAULT_MODEL, "INT8": serving_predictor.INT8_MODEL}
+    return {label: str(path) for label, path in candidates.items() if path.is_file()}
+
+
+def clear_canvas() -> None:
+    st.session_state.canvas_version += 1
+
+
+def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
+    """The prediction, the probabilities, and the 28x28 picture the model actually saw."""
+    if result.digit is None:
+        st.info(empty)
+        return
+    st.subheader(f"Prediction: {result.digit}")
+    probabilities = np.asarray(result.probabilities, dtype=float).ravel()
+    st.caption(f"Confidence {probabilities[result.digit]:.1%}")
+    chart = pd.DataFrame({"probability": probabilities}, index=[str(d) for d in range(10)])
+    st.bar_chart(chart, x_label="digit", y_label="probability", height=220)
+    preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
+    st.image(preview, caption="What the model saw (28x28, ink high)", clamp=True)
+    timing = f"Model inference {result.seconds * 1e3:.1f} ms"
+    if timed:
+        total = (time.perf_counter() - started) * 1e3
+        timing += f" · server time from drawing to prediction {total:.1f} ms"
+        log.info(
+            "drawing -> prediction %d: %.1f ms (model %.1f ms)",
+            result.digit,
+            total,
+            result.seconds * 1e3,
+        )
+    st.caption(timing)
+
+
+st.title("Draw a digit")
+st.write(
+    "The course's CNN, exported to ONNX and run by ONNX Runtime, reads your digit as you draw. "
+    "The drawing is cropped, scaled to 20x20 and centred by its centre of mass in a 28x28 "
+    "frame, the way MNIST was made."
+)
+
+choices = model_choices()
+if not choices:
+    st.error(
+        f"No model file at {serving_predictor.DEFAULT_MODEL}. Train and export one: "
+        "`python -m cnn train` then `python -m cnn export` (see the README)."
+    )
+    st.stop()
+
+with st.sidebar:
+    stroke_width = st.slider("Stroke width", min_value=5, max_value=40, value=20, step=1)
+    label = st.radio("Model", list(choices), horizontal=True) if len(choices) > 1 else "fp32"
+    if len(choices) == 1:
+        st.caption("Build the INT8 model (`python -m serving quantize`) to compare it here.")
+
+try:
+    predictor = load_predictor(choices[label])
+except serving_predictor.ModelError as error:
+    st.error(str(error))
+    st.stop()
+accuracy = predictor.metadata.get("test_accuracy")
+about = f"Model file: {predictor.model_path.name}"
+st.sidebar.caption(about + (f", MNIST test accuracy {float(accuracy):.2%}" if accuracy else ""))
+
+st.session_state.setdefault("canvas_version", 0)
+draw_col, result_col = st.columns([1, 1], gap="large")
+with draw_col:
+    canvas = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        width=CANVAS_SIZE,
+        height=CANVAS_SIZE,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=f"canvas-{st.session_state.canvas_version}",
+    )
+    # A new key mounts a fresh, empty canvas (the canvas toolbar's undo and reset work too).
+    st.button("Clear", icon=":material/delete:", on_click=clear_canvas)
+
+with result_col:
+    image = canvas.image_data
+    if image is None:
+        st.info(EMPTY)
+    else:
+        show_result(predict_image(image, predictor), timed=True)
+
+st.divider()
+st.subheader("Or upload a photo of a digit")
+upload = st.file_uploader(
+    "A photo or scan of one handwritten digit (dark ink on light paper works best)",
+    type=["png", "jpg", "jpeg", "bmp", "webp"],
+)
+if upload is not None:
+    try:
+        photo = ImageOps.exif_transpose(Image.open(upload)).convert("RGBA")
+    except (OSError, Image.DecompressionBombError):
+        st.error(f"{upload.name} is not an image Pillow can read; upload a PNG or JPEG.")
+    else:
+        photo_col, photo_result_col = st.columns([1, 1], gap="large")
+        photo_col.image(photo, caption=upload.name, width=CANVAS_SIZE)
+        with photo_result_col:
+            try:
+                result = predict_image(np.asarray(photo), predictor)
+                show_result(result, timed=False, empty=NO_DIGIT_IN_PHOTO)
+            except PreprocessError as error:
+                st.error(str(error))
