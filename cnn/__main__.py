@@ -21,38 +21,74 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m cnn",
-        description="The course's MNIST digit CNN: train (PyTorch), export (ONNX), evaluate, bench.",
+        description="The course's MNIST CNN: train, export (ONNX), evaluate, bench, labs.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train the CNN on MNIST (resumable, seeded)")
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument("--out", default=d.out, help=f"run folder for checkpoint + metrics (default {d.out})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device,
-                   help="auto = cuda if available else cpu (default auto)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for everything (default {d.seed})")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})"
+    )
+    p.add_argument(
+        "--out", default=d.out, help=f"run folder for checkpoint + metrics (default {d.out})"
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=d.device,
+        help="auto = cuda if available else cpu (default auto)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help=f"seed for everything (default {d.seed})"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--limit", type=_positive_int, default=None,
-                   help="train on the first N training images only (default: all 60,000)")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
-                   help=f"batch size (default {d.batch_size})")
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="train on the first N training images only (default: all 60,000)",
+    )
+    p.add_argument(
+        "--test-limit",
+        type=_positive_int,
+        default=None,
+        help="evaluate on the first N test images only (default: all 10,000)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=d.batch_size,
+        help=f"batch size (default {d.batch_size})",
+    )
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     p.add_argument("--no-augment", action="store_true", help="disable random rotation/scale/shift")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX (pixels in [0,1] -> logits)")
     p.add_argument("--checkpoint", required=True, help="OUT/checkpoint.pt from `train`")
-    p.add_argument("--out", default="models/mnist_cnn.onnx", help="ONNX file (default models/mnist_cnn.onnx)")
-    p.add_argument("--check-images", type=_positive_int, default=1000,
-                   help="real test images for the PyTorch/ONNX parity check (default 1000)")
+    p.add_argument(
+        "--out", default="models/mnist_cnn.onnx", help="ONNX file (default models/mnist_cnn.onnx)"
+    )
+    p.add_argument(
+        "--check-images",
+        type=_positive_int,
+        default=1000,
+        help="real test images for the PyTorch/ONNX parity check (default 1000)",
+    )
 
-    p = sub.add_parser("evaluate", help="test accuracy of an ONNX model (ONNX Runtime) or checkpoint")
-    p.add_argument("--model", default="models/mnist_cnn.onnx", help="a .onnx file or a checkpoint.pt")
+    p = sub.add_parser(
+        "evaluate", help="test accuracy of an ONNX model (ONNX Runtime) or checkpoint"
+    )
+    p.add_argument(
+        "--model", default="models/mnist_cnn.onnx", help="a .onnx file or a checkpoint.pt"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("bench", help="time training steps and inference; prints images/s")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--steps", type=_positive_int, default=30, help="timed training steps (default 30)")
+    p.add_argument(
+        "--steps", type=_positive_int, default=30, help="timed training steps (default 30)"
+    )
     p.add_argument("--batch-size", type=_positive_int, default=128)
 
     from cnn.labs.cli import add_lab_parsers
@@ -72,23 +108,36 @@ def main(argv: list[str] | None = None) -> int:
             from cnn.train import TrainConfig, train
 
             config = TrainConfig(
-                epochs=args.epochs, out=args.out, device=args.device, seed=args.seed,
-                batch_size=args.batch_size, lr=args.lr, augment=not args.no_augment,
-                limit=args.limit, resume=args.resume,
+                epochs=args.epochs,
+                out=args.out,
+                device=args.device,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                augment=not args.no_augment,
+                limit=args.limit,
+                resume=args.resume,
             )
             try:
                 metrics = train(config, progress=not args.quiet)
             except KeyboardInterrupt:
-                print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue "
-                      "with the same command plus --resume", file=sys.stderr)
+                print(
+                    f"\ninterrupted: the last finished epoch is saved in {args.out}; continue "
+                    "with the same command plus --resume",
+                    file=sys.stderr,
+                )
                 return 130
-            print(f"test accuracy {metrics['test_accuracy']:.4f}; metrics in {args.out}/metrics.json")
+            print(
+                f"test accuracy {metrics['test_accuracy']:.4f}; metrics in {args.out}/metrics.json"
+            )
         elif args.command == "export":
             from cnn.export import export_onnx
 
             report = export_onnx(args.checkpoint, args.out, check_images=args.check_images)
-            print(f"wrote {args.out}: max |logit diff| vs PyTorch {report['max_abs_diff']:.2e} "
-                  f"on {report['check_images']} test images")
+            print(
+                f"wrote {args.out}: max |logit diff| vs PyTorch {report['max_abs_diff']:.2e} "
+                f"on {report['check_images']} test images"
+            )
         elif args.command == "evaluate":
             from cnn.evaluate import evaluate_model
 
@@ -98,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(json.dumps(result))
             else:
-                print(f"{args.model}: test accuracy {result['test_accuracy']:.4f} "
-                      f"({result['correct']}/{result['total']})")
+                print(
+                    f"{args.model}: test accuracy {result['test_accuracy']:.4f} "
+                    f"({result['correct']}/{result['total']})"
+                )
         elif args.command == "bench":
             from cnn.bench import run_bench
 

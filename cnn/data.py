@@ -113,8 +113,13 @@ def _fetch(url: str, progress: bool) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         chunks = []
-        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                  disable=not progress) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=url.rsplit("/", 1)[-1],
+            disable=not progress,
+        ) as bar:
             while chunk := response.read(1 << 16):
                 chunks.append(chunk)
                 bar.update(len(chunk))
@@ -143,7 +148,9 @@ def parse_idx(path: Path, magic: int) -> np.ndarray:
         raise MnistError(f"{path} is too short ({len(raw)} bytes) to be an IDX file.")
     found, *dims = struct.unpack(f">{1 + ndim}I", raw[:header_size])
     if found != magic:
-        raise MnistError(f"{path} has magic number {found}, expected {magic}: wrong or corrupt file.")
+        raise MnistError(
+            f"{path} has magic number {found}, expected {magic}: wrong or corrupt file."
+        )
     if ndim == 3 and tuple(dims[1:]) != (28, 28):
         raise MnistError(f"{path} holds {dims[1]}x{dims[2]} images, expected 28x28.")
     expected = header_size + int(np.prod(dims))

@@ -42,7 +42,13 @@ def evaluate_model(path: str | Path) -> dict[str, Any]:
         )
     test = load_mnist("test")
     pixels = test.images[:, None].astype(np.float32) / 255.0
-    logits = onnx_logits(path, pixels) if path.suffix == ".onnx" else checkpoint_logits(path, pixels)
+    logits = (
+        onnx_logits(path, pixels) if path.suffix == ".onnx" else checkpoint_logits(path, pixels)
+    )
     correct = int((logits.argmax(1) == test.labels).sum())
-    return {"model": str(path), "test_accuracy": correct / len(test), "correct": correct,
-            "total": len(test)}
+    return {
+        "model": str(path),
+        "test_accuracy": correct / len(test),
+        "correct": correct,
+        "total": len(test),
+    }

@@ -35,14 +35,23 @@ def _onnx_program_bytes(model: torch.nn.Module) -> bytes:
         warnings.simplefilter("ignore")
         path = Path(tmp) / "model.onnx"
         torch.onnx.export(
-            model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes={"x": {0: batch}}, dynamo=True, external_data=False,
-            verbose=False, opset_version=18,
+            model,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"x": {0: batch}},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+            opset_version=18,
         )
         return path.read_bytes()
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, check_images: int = 1000) -> dict[str, Any]:
+def export_onnx(
+    checkpoint: str | Path, out: str | Path, check_images: int = 1000
+) -> dict[str, Any]:
     """Write the ONNX file with metadata; raise if the checker or the parity check fails."""
     import onnxruntime as ort
 

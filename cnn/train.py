@@ -41,6 +41,7 @@ class TrainConfig:
     dropout: float = 0.5
     augment: bool = True
     limit: int | None = None  # use only the first N training images
+    test_limit: int | None = None  # evaluate on the first N test images (quick runs)
     resume: bool = False
     command: str = field(default_factory=lambda: shlex.join(["python", "-m", "cnn", *sys.argv[1:]]))
 
@@ -78,7 +79,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
 
 
 def atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder and rename: a crash never leaves half a file."""
+    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
         write(tmp)
     os.replace(tmp.name, path)
@@ -93,14 +94,17 @@ def build(config: TrainConfig, device: torch.device, steps_per_epoch: int):
     model = DigitCNN(dropout=config.dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        optimizer,
+        max_lr=config.lr,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
         pct_start=0.2,
     )
     return model, optimizer, scheduler
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) and return the metrics dict that is also written to ``out/metrics.json``."""
+    """Train (or resume); return the metrics that are also written to ``out/metrics.json``."""
     if config.epochs < 1:
         raise ValueError("epochs must be at least 1")
     device = resolve_device(config.device)
@@ -117,7 +121,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             raise ValueError(f"--limit {config.limit} is below the batch size {config.batch_size}")
         images, labels = images[: config.limit], labels[: config.limit]
     x_train, y_train = to_tensors(images, labels, device)
-    x_test, y_test = to_tensors(test_split.images, test_split.labels, device)
+    n_test = config.test_limit or len(test_split)
+    x_test, y_test = to_tensors(test_split.images[:n_test], test_split.labels[:n_test], device)
     steps = len(y_train) // config.batch_size  # drop the ragged last batch
 
     model, optimizer, scheduler = build(config, device, steps)
@@ -148,8 +153,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         ).to(device)
         model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=True, file=sys.stderr)
+        bar = tqdm(
+            range(steps),
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not progress,
+            leave=True,
+            file=sys.stderr,
+        )
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb, yb = x_train[idx], y_train[idx]
@@ -166,7 +176,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
             if step % 20 == 0 or step == steps - 1:
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+                bar.set_postfix(
+                    loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}"
+                )
         seconds = time.perf_counter() - t0
         test_loss, test_acc = evaluate(model, x_test, y_test)
         record = {
@@ -181,19 +193,32 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         }
         history.append(record)
         if progress:
-            print(f"epoch {epoch + 1}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}), "
-                  f"{record['images_per_s']:.0f} img/s", file=sys.stderr)
-        state = {"config": asdict(config), "epoch": epoch + 1, "history": history,
-                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "device": device.type}
+            print(
+                f"epoch {epoch + 1}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}), "
+                f"{record['images_per_s']:.0f} img/s",
+                file=sys.stderr,
+            )
+        state = {
+            "config": asdict(config),
+            "epoch": epoch + 1,
+            "history": history,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "device": device.type,
+        }
         atomic_write(ckpt_path, lambda f: torch.save(state, f))
         metrics = write_metrics(out, config, device, history)
     return metrics
 
 
 def write_metrics(out: Path, config: TrainConfig, device, history) -> dict[str, Any]:
-    metrics = {"config": asdict(config), "device": device.type, "epochs": history,
-               "test_accuracy": history[-1]["test_accuracy"]}
+    metrics = {
+        "config": asdict(config),
+        "device": device.type,
+        "epochs": history,
+        "test_accuracy": history[-1]["test_accuracy"],
+    }
     atomic_write(out / METRICS, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
     return metrics
 
@@ -202,7 +227,9 @@ def load_checkpoint_model(path: Path | str) -> tuple[DigitCNN, dict[str, Any]]:
     """The model of a training checkpoint (on CPU, eval mode) and the checkpoint's metadata."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; train first (python -m cnn train).")
+        raise FileNotFoundError(
+            f"checkpoint {path} does not exist; train first (python -m cnn train)."
+        )
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = DigitCNN(dropout=state["config"]["dropout"])
     model.load_state_dict(state["model"])
