@@ -32,6 +32,8 @@ class PreprocessConfig:
     work_side: int = 1024  # bigger images are first reduced to this (area-averaged)
     min_contrast: float = 0.1  # ink must differ from the background by this much (of 0..1)
     noise_floor: float = 0.1  # ink weaker than this (after normalizing) is paper texture / JPEG
+    stroke_level: float = 0.3  # pixels above this are certainly part of a stroke
+    min_part: float = 0.05  # pieces smaller than this fraction of the largest stroke are dust
     min_extent: float = 0.02  # ink whose bounding box is below this fraction of the image: a speck
     min_elongation: float = 2.0  # bbox long side / stroke width below this: a dot, not a digit
     min_stroke: float = 1.8  # strokes thinner than this (28x28 pixels) are thickened, like MNIST's
@@ -71,7 +73,24 @@ def ink_map(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarray
     ink = (background - gray) / contrast if dark > bright else (gray - background) / contrast
     ink = np.clip(ink, 0.0, 1.0)
     ink[ink < config.noise_floor] = 0.0
-    return ink
+    return _drop_specks(ink, config)
+
+
+def _drop_specks(ink: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Keep the strokes (and ink close to them); drop dust and noise far smaller than a stroke."""
+    labels, count = ndimage.label(ink > config.stroke_level, structure=np.ones((3, 3)))
+    if count == 0:
+        return np.zeros_like(ink)
+    sizes = np.bincount(labels.ravel())[1:]
+    keep = np.flatnonzero(sizes >= config.min_part * sizes.max()) + 1
+    strokes = np.isin(labels, keep)
+    rows, cols = _bounding_box(strokes)
+    # Faint ink within 2 pixels of a stroke is its anti-aliased edge; elsewhere it is noise.
+    rows = slice(max(rows.start - 2, 0), rows.stop + 2)
+    cols = slice(max(cols.start - 2, 0), cols.stop + 2)
+    out = np.zeros_like(ink)
+    out[rows, cols] = ink[rows, cols] * ndimage.binary_dilation(strokes[rows, cols], iterations=2)
+    return out
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
