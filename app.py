@@ -18,7 +18,7 @@ LAB_PAGES = (
     ("lab_init.py", "Weight initialization", ":material/scatter_plot:", "cnn.labs.init"),
     ("lab_optim.py", "Optimizer race", ":material/speed:", "cnn.labs.optim"),
     ("lab_regularization.py", "Regularization", ":material/tune:", "cnn.labs.regularization"),
-    ("lab_conv.py", "Convolution & pooling", ":material/grid_on:", "cnn.labs.conv"),
+    ("lab_conv.py", "Convolution & pooling", ":material/grid_on:", "cnn.labs.conv_lab"),
 )
 
 

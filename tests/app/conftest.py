@@ -62,11 +62,12 @@ def canvas_args(at: AppTest) -> dict:
 
 
 def chart_data(at: AppTest, index: int = 0):
-    """The data frame behind the index-th chart (st.bar_chart / st.line_chart)."""
+    """The data frame behind the index-th Vega-Lite chart (st.vega_lite_chart or st.*_chart)."""
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     proto = at.get("vega_lite_chart")[index].proto
-    return convert_arrow_bytes_to_pandas_df(proto.datasets[0].data.data)
+    arrow = proto.data.data if proto.HasField("data") else proto.datasets[0].data.data
+    return convert_arrow_bytes_to_pandas_df(arrow)
 
 
 @pytest.fixture

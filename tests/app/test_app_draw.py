@@ -41,7 +41,7 @@ def test_page_shows_what_the_library_computes(app, ui, mnist_test):
     expected = predict_image(rgba, Predictor())
     assert ui.predictions(app) == [f"Prediction: {expected.digit}"]
     chart = ui.chart_data(app)
-    assert list(chart.iloc[:, 0].astype(str)) == [str(d) for d in range(10)]
+    assert list(chart["digit"]) == [str(d) for d in range(10)]
     np.testing.assert_allclose(chart["probability"], expected.probabilities, rtol=1e-6)
     assert abs(chart["probability"].sum() - 1) < 1e-9
     (picture,) = [im for im in app.image if "What the model saw" in im.captions[0]]
