@@ -147,7 +147,8 @@ class RProp(_CourseOptimizer):
         step = state.setdefault("step", torch.full_like(p, group["lr"]))
         prev = state.setdefault("prev", torch.zeros_like(p))
         agree = torch.sign(g * prev)
-        factor = torch.where(agree > 0, eta_plus, torch.where(agree < 0, eta_minus, 1.0))
+        factor = torch.ones_like(p)  # in p's dtype: a float32 1.2 would drift from float64's
+        factor[agree > 0], factor[agree < 0] = eta_plus, eta_minus
         step.mul_(factor).clamp_(*group["step_sizes"])
         g = torch.where(agree < 0, torch.zeros_like(g), g)
         p.add_(-torch.sign(g) * step)
@@ -191,7 +192,7 @@ TORCH_TWINS: dict[str, tuple[type[Optimizer], Callable[..., Optimizer], dict[str
     "momentum": (Momentum, torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}),
     "nesterov": (Nesterov, lambda ps, **kw: torch.optim.SGD(ps, nesterov=True, **kw),
                  {"lr": 0.05, "momentum": 0.9}),
-    "adagrad": (Adagrad, torch.optim.Adagrad, {"lr": 0.05, "eps": 1e-10}),
+    "adagrad": (Adagrad, torch.optim.Adagrad, {"lr": 0.01, "eps": 1e-10}),
     "adadelta": (Adadelta, torch.optim.Adadelta, {"lr": 1.0, "rho": 0.9, "eps": 1e-6}),
     "rprop": (RProp, torch.optim.Rprop, {"lr": 0.001, "etas": (0.5, 1.2),
                                          "step_sizes": (1e-6, 50.0)}),
