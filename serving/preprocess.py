@@ -36,8 +36,8 @@ class PreprocessConfig:
     min_part: float = 0.05  # pieces smaller than this fraction of the largest stroke are dust
     min_extent: float = 0.02  # ink whose bounding box is below this fraction of the image: a speck
     min_elongation: float = 2.0  # bbox long side / stroke width below this: a dot, not a digit
-    min_stroke: float = 1.8  # strokes thinner than this (28x28 pixels) are thickened, like MNIST's
-    max_stroke: float = 6.0  # strokes thicker than this are thinned
+    min_stroke: float = 2.5  # strokes thinner than this (28x28 pixels) are thickened, like MNIST's
+    max_stroke: float = 4.0  # strokes thicker than this are thinned
 
 
 DEFAULT = PreprocessConfig()
