@@ -91,6 +91,8 @@ def map_smooth(model, maxeval: int = 100_000) -> MapResult:
     import pymc as pm
 
     _check_map_model(model)
+    if "beta" in model.named_vars and "Laplace" in type(model["beta"].owner.op).__name__:
+        raise MapError("a Laplace prior has a kink at 0 that L-BFGS-B mishandles; use map_laplace")
     with model:
         point, raw = pm.find_MAP(
             method="L-BFGS-B",
