@@ -30,14 +30,16 @@ class PreprocessConfig:
     min_side: int = 8  # smaller is not a drawing
     max_side: int = 10_000  # larger is a mistake (or a 400-megapixel photo)
     work_side: int = 1024  # bigger images are first reduced to this (area-averaged)
+    min_work_side: int = 28  # smaller ones are first enlarged to this
+    min_crop: int = 80  # the digit is measured and its pen adjusted at >= 4x MNIST's 20 pixels
     min_contrast: float = 0.1  # ink must differ from the background by this much (of 0..1)
     noise_floor: float = 0.1  # ink weaker than this (after normalizing) is paper texture / JPEG
     stroke_level: float = 0.3  # pixels above this are certainly part of a stroke
     min_part: float = 0.05  # pieces smaller than this fraction of the largest stroke are dust
     min_extent: float = 0.02  # ink whose bounding box is below this fraction of the image: a speck
     min_elongation: float = 2.0  # bbox long side / stroke width below this: a dot, not a digit
-    min_stroke: float = 2.5  # strokes thinner than this (28x28 pixels) are thickened, like MNIST's
-    max_stroke: float = 4.0  # strokes thicker than this are thinned
+    min_stroke: float = 2.0  # strokes thinner than this (28x28 pixels) are thickened, like MNIST's
+    max_stroke: float = 4.5  # strokes thicker than this are thinned
 
 
 DEFAULT = PreprocessConfig()
@@ -51,10 +53,11 @@ def to_mnist(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarra
     box = _bounding_box(ink > 0)
     if box is None:
         return None
-    crop = ink[box]
-    width = stroke_width(crop)
-    long_side = max(crop.shape)
-    if long_side < config.min_extent * max(ink.shape) or long_side < config.min_elongation * width:
+    if max(ink[box].shape) < config.min_extent * max(ink.shape):
+        return None
+    crop = _enlarge(ink[box], config.min_crop)
+    width, long_side = stroke_width(crop), max(crop.shape)
+    if long_side < config.min_elongation * width:
         return None
     crop = _adjust_stroke(crop, width, BOX / long_side, config)
     return centre_by_mass(_fit_box(crop))
@@ -62,7 +65,7 @@ def to_mnist(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarra
 
 def ink_map(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarray | None:
     """Ink in [0, 1] (1 = strongest ink, 0 = background) at working size; None if uniform."""
-    gray = _reduce(to_gray(_validated(image, config)), config.work_side)
+    gray = _working_size(to_gray(_validated(image, config)), config)
     background = float(np.median(_border(gray)))
     dark, bright = background - gray.min(), gray.max() - background
     contrast = max(dark, bright)
@@ -176,14 +179,19 @@ def _as_unit_float(image: np.ndarray) -> np.ndarray:
     raise PreprocessError(f"unsupported dtype {kind}; pass {SUPPORTED}")
 
 
-def _reduce(gray: np.ndarray, side: int) -> np.ndarray:
-    """Area-average a large image down so its long side is ``side`` (keeps thin strokes' mass)."""
-    factor = max(gray.shape) / side
-    if factor <= 1:
+def _working_size(gray: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Area-average big images down (keeps thin strokes' mass); blow tiny ones up (bicubic), so
+    that stroke widths and specks are measured at a sensible resolution."""
+    long_side = max(gray.shape)
+    if long_side > config.work_side:
+        factor, resample = config.work_side / long_side, Image.Resampling.BOX
+    elif long_side < config.min_work_side:
+        factor, resample = config.min_work_side / long_side, Image.Resampling.BICUBIC
+    else:
         return gray
-    size = (max(1, round(gray.shape[1] / factor)), max(1, round(gray.shape[0] / factor)))
-    small = Image.fromarray(gray.astype(np.float32)).resize(size, Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float64)
+    size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
+    resized = Image.fromarray(gray.astype(np.float32)).resize(size, resample)
+    return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -214,6 +222,16 @@ def _adjust_stroke(
     return ink
 
 
+def _enlarge(crop: np.ndarray, min_side: int) -> np.ndarray:
+    """Bicubic enlargement by a whole factor, so that a 1-pixel pen change is a fine step."""
+    factor = -(-min_side // max(crop.shape))
+    if factor <= 1:
+        return crop
+    size = (crop.shape[1] * factor, crop.shape[0] * factor)
+    big = Image.fromarray(crop.astype(np.float32)).resize(size, Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(big, dtype=np.float64), 0.0, 1.0)
+
+
 def _disk(radius: int) -> np.ndarray:
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return x * x + y * y <= radius * radius + radius
@@ -224,7 +242,7 @@ def _fit_box(crop: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
     small = Image.fromarray(crop.astype(np.float32)).resize(size, resample)
     digit = np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
     peak = digit.max()
