@@ -120,13 +120,15 @@ def race_function(
     function: str = "rosenbrock",
     names=RACERS,
     steps: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each optimizer's path [steps + 1, 2] from the function's start point."""
     if function not in FUNCTIONS:
         raise ValueError(f"unknown test function {function!r}; choose from {', '.join(FUNCTIONS)}")
     fn = FUNCTIONS[function]
     paths = {}
-    for name in _check_names(names):
+    names = _check_names(names)
+    for k, name in enumerate(names):
         xy = torch.tensor(fn.start, dtype=torch.float64, requires_grad=True)
         opt = FACTORIES[name]([xy], **fn.settings[name])
         path = [xy.detach().clone()]
@@ -136,6 +138,8 @@ def race_function(
             opt.step()
             path.append(xy.detach().clone())
         paths[name] = torch.stack(path).numpy()
+        if progress is not None:
+            progress(k + 1, len(names))
     return paths
 
 
@@ -167,15 +171,25 @@ def optim_lab(
 ) -> LabResult:
     from cnn.labs import optim_plots
 
-    curves = race_ball(config.optimizers, config.ball_steps, config.seed, progress)
+    # progress in step units: every racer's ball steps, then its steps on each function
+    n = len(config.optimizers)
+    ball_total = n * config.ball_steps
+    total = ball_total + n * config.function_steps * len(config.functions)
+
+    def tick(offset: int, per: int):
+        return None if progress is None else (lambda done, _: progress(offset + done * per, total))
+
+    curves = race_ball(config.optimizers, config.ball_steps, config.seed, tick(0, 1))
     numbers: dict[str, Any] = {
         "ball": {name: {"settings": BALL_SETTINGS[name], "final_loss": c[-1],
                         "first_step_below_0.1": next((i for i, v in enumerate(c) if v < 0.1), None)}
                  for name, c in curves.items()},
     }  # fmt: skip
     figures = {"optim_ball_race": optim_plots.race_curves_figure(curves)}
-    for function in config.functions:
-        paths = race_function(function, config.optimizers, config.function_steps)
+    for j, function in enumerate(config.functions):
+        offset = ball_total + j * n * config.function_steps
+        paths = race_function(function, config.optimizers, config.function_steps,
+                              tick(offset, config.function_steps))  # fmt: skip
         summary = path_summary(function, paths)
         for name in summary:
             summary[name]["settings"] = FUNCTIONS[function].settings[name]
