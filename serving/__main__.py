@@ -147,8 +147,9 @@ def _robustness_parser(sub: argparse._SubParsersAction) -> None:
         "robustness",
         help="accuracy on drawn-like digits through preprocessing + model",
         description="Accuracy on MNIST test digits made to look drawn (large canvas, "
-        "off-centre, thick/thin strokes, dark ink on paper, RGBA canvas strokes) and on digits "
-        "typed in the handwriting-like fonts installed here, all through to_mnist + the model.",
+        "off-centre, thick/thin strokes, dark ink on paper, RGBA canvas strokes), on digits "
+        "typed in the handwriting-like fonts installed here, and on other people's handwriting "
+        "(scikit-learn's UCI 8x8 digits, 43 writers), all through to_mnist + the model.",
         formatter_class=_Help,
     )
     _model_arguments(p)
@@ -173,6 +174,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         RobustnessConfig,
         evaluate_fonts,
         evaluate_mnist_variants,
+        evaluate_uci_digits,
         summarize,
     )
 
@@ -192,6 +194,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             fonts = evaluate_fonts(
                 predictor, per_digit=args.per_digit, seed=args.seed, progress=_bar_callback(bar)
             )
+    with tqdm(desc="UCI digits", unit="img", disable=args.json, leave=False) as bar:
+        uci = evaluate_uci_digits(predictor, progress=_bar_callback(bar))
     drawn = {k: v for k, v in variants.items() if k != "plain_28x28"}
     report = {
         "model": str(args.model),
@@ -199,13 +203,15 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         "mnist_variants_pooled": summarize(drawn),
         "fonts": fonts,
         "fonts_pooled": summarize(fonts) if fonts else None,
+        "uci_digits": uci,
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"model: {args.model}")
     print("| source | accuracy | correct / total | no digit |\n| --- | ---: | ---: | ---: |")
-    for name, r in {**variants, **{f"font {k}": v for k, v in fonts.items()}}.items():
+    rows = {**variants, **{f"font {k}": v for k, v in fonts.items()}, "UCI digits (sklearn)": uci}
+    for name, r in rows.items():
         print(
             f"| {name} | {r['accuracy']:.2%} | {r.get('correct', '')} / {r['total']} | "
             f"{r.get('no_digit', '')} |"
@@ -232,8 +238,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 def _bar_callback(bar):
     def update(done: int, total: int) -> None:
         bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # tqdm rate-limits the redraws
 
     return update
 

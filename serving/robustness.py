@@ -1,8 +1,10 @@
 """Is a drawn digit recognized? Accuracy through preprocessing + model on drawing-like inputs.
 
-Two sources: MNIST test digits turned into what a canvas or a phone gives (scaled up on a large
-canvas, off-centre, thicker / thinner strokes, dark ink on paper, coloured RGBA strokes), and
-digits typed in handwriting-like fonts and drawn on a canvas (not MNIST at all).
+Three sources: MNIST test digits turned into what a canvas or a phone gives (scaled up on a large
+canvas, off-centre, thicker / thinner strokes, dark ink on paper, coloured RGBA strokes); digits
+typed in handwriting-like fonts and drawn on a canvas; and other people's handwriting: the UCI
+optical-digits set that scikit-learn ships (1,797 digits by 43 writers, 8x8 pixels, 17 grey
+levels), shown as a small photo would be.
 """
 
 from __future__ import annotations
@@ -190,12 +192,26 @@ def evaluate_mnist_variants(
     pick = rng.choice(len(labels), size=min(config.count, len(labels)), replace=False)
     digits, truth = images[pick], labels[pick]
     plain = predictor.predict(digits.astype(np.float32) / 255).digits
-    results = {"plain_28x28": {"accuracy": float((plain == truth).mean()), "total": len(truth)}}
-    for name, variant in VARIANTS.items():
-        variant_rng = np.random.default_rng([config.seed, len(results)])
+    correct = int((plain == truth).sum())
+    results = {
+        "plain_28x28": {
+            "accuracy": correct / len(truth),
+            "correct": correct,
+            "total": len(truth),
+            "no_digit": 0,
+        }
+    }
+    for k, (name, variant) in enumerate(VARIANTS.items()):
+        variant_rng = np.random.default_rng([config.seed, k + 1])
         drawings = (variant(d, variant_rng) for d in digits)
-        results[name] = accuracy_on_images(drawings, truth, predictor, progress)
+        overall = _offset(progress, k, len(VARIANTS)) if progress else None
+        results[name] = accuracy_on_images(drawings, truth, predictor, overall)
     return results
+
+
+def _offset(progress: Progress, k: int, parts: int) -> Progress:
+    """Progress of part k of ``parts`` equal parts, reported as progress of the whole."""
+    return lambda done, total: progress(k * total + done, parts * total)
 
 
 # --- digits typed in handwriting-like fonts, drawn on a canvas ---------------------------
@@ -273,3 +289,23 @@ def summarize(results: dict[str, dict]) -> dict[str, float | int]:
         "correct": correct,
         "total": total,
     }
+
+
+# --- other people's handwriting: scikit-learn's 8x8 digits --------------------------------
+
+
+def evaluate_uci_digits(
+    predictor: Predictor, limit: int | None = None, progress: Progress | None = None
+) -> dict[str, float | int]:
+    """Accuracy on scikit-learn's copy of the UCI digits, each enlarged to 64x64 (bicubic)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, labels = digits.images[:limit], digits.target[:limit]
+    as_photos = (
+        np.asarray(
+            Image.fromarray(np.uint8(im * 255 / 16)).resize((64, 64), Image.Resampling.BICUBIC)
+        )
+        for im in images
+    )
+    return accuracy_on_images(as_photos, labels, predictor, progress)
