@@ -107,6 +107,11 @@ def load_feature_model(checkpoint: Path | str = DEFAULT_CHECKPOINT):
             f"No trained CNN at {checkpoint}: train one first with "
             f"`python -m cnn train --out {Path(checkpoint).parent}` to see its feature maps."
         )
+    except Exception as exc:  # a torn or foreign file must not stop the rest of the lab
+        return None, (
+            f"Could not read a DigitCNN checkpoint from {checkpoint} ({type(exc).__name__}: "
+            f"{exc}); point --checkpoint at OUT/checkpoint.pt of `python -m cnn train`."
+        )
     return model, None
 
 

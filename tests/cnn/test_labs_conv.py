@@ -188,3 +188,11 @@ def test_conv_lab_with_a_checkpoint(tmp_path, mnist_test):
     result = conv_lab(ConvLabConfig(checkpoint=str(path)), image=mnist_test.images[3])
     assert result.numbers["feature_maps"]["shapes"] == [[32, 28, 28], [64, 14, 14]]
     assert {"conv_feature_maps_conv1", "conv_feature_maps_conv2"} <= set(result.figures)
+
+
+def test_conv_lab_with_an_unreadable_checkpoint(tmp_path, mnist_test):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"not a checkpoint")
+    result = conv_lab(ConvLabConfig(checkpoint=str(path)), image=mnist_test.images[0])
+    assert "Could not read a DigitCNN checkpoint" in result.numbers["feature_maps"]["missing"]
+    assert "conv_feature_maps_missing" in result.figures
