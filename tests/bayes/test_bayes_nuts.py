@@ -129,7 +129,7 @@ def test_horseshoe_shrinks_unneeded_high_degree_terms(data):
     from bayes.fit import NutsConfig
 
     res = posterior(
-        data, degree=8, prior="horseshoe", config=NutsConfig(draws=300, tune=500, chains=2)
+        data, degree=8, prior="horseshoe", config=NutsConfig(draws=200, tune=300, chains=2)
     )
     w = res.idata.posterior["w"].values.reshape(-1, 9).mean(0)
     # the true curve is degree 5: degrees 6..8 near zero, degree 5 clearly not
