@@ -65,7 +65,7 @@ def to_mnist(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarra
 
 def ink_map(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarray | None:
     """Ink in [0, 1] (1 = strongest ink, 0 = background) at working size; None if uniform."""
-    gray = _working_size(to_gray(_validated(image, config)), config)
+    gray = _working_size(to_gray(_shrink_uint8(_validated(image, config), config)), config)
     background = float(np.median(_border(gray)))
     dark, bright = background - gray.min(), gray.max() - background
     contrast = max(dark, bright)
@@ -154,6 +154,17 @@ def _validated(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
             "pixels (resize it first)"
         )
     return image
+
+
+def _shrink_uint8(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Reduce a big 8-bit photo in PIL before any float copy of its megapixels is made
+    (PIL averages RGBA with premultiplied alpha, so transparency stays right)."""
+    factor = max(image.shape[:2]) / config.work_side
+    if image.dtype != np.uint8 or factor <= 1:
+        return image
+    size = (max(1, round(image.shape[1] / factor)), max(1, round(image.shape[0] / factor)))
+    pil = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    return np.asarray(pil.resize(size, Image.Resampling.BOX))
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:
