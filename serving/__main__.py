@@ -356,6 +356,12 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
         default=d.throughput_runs,
         help="timed batch-256 calls per engine",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=d.rounds,
+        help="the engines take turns this many times (a busy CPU slows all alike)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=cmd_bench)
 
@@ -370,8 +376,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         threads=args.threads,
         latency_runs=args.latency_runs,
         throughput_runs=args.throughput_runs,
+        rounds=args.rounds,
     )
-    log = None if args.json else (lambda name: print(f"measuring {name} ...", file=sys.stderr))
+    log = None if args.json else (lambda step: print(f"measuring: {step}", file=sys.stderr))
     result = run_benchmark(config, progress=log)
     if args.json:
         print(json.dumps(result, indent=2))

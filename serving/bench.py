@@ -2,6 +2,7 @@
 
 Batch-1 latency (p50/p99: what one drawing waits) and batch-256 throughput (what a bulk job
 gets), with ratios against the baselines, so the comparison never mixes runs or machines.
+Timings are wall-clock per call; the throughput is the batch size over the median call.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class BenchConfig:
     int8_model: Path = INT8_MODEL
     checkpoint: Path | None = None  # PyTorch weights; None = a fresh DigitCNN (same speed)
     threads: int | None = None  # None: every core, for all three engines alike
-    latency_runs: int = 300
+    latency_runs: int = 500
     throughput_batch: int = 256
-    throughput_runs: int = 20
+    throughput_runs: int = 30
     warmup: int = 10
+    rounds: int = 5  # engines take turns this many times
     seed: int = 0
 
 
@@ -75,33 +77,33 @@ def latency_ms(run: Runner, x: np.ndarray, runs: int, warmup: int) -> np.ndarray
     return times * 1e3
 
 
-def measure(run: Runner, config: BenchConfig, rng: np.random.Generator) -> dict[str, float]:
-    one = rng.random((1, 1, 28, 28), dtype=np.float32)
-    batch = rng.random((config.throughput_batch, 1, 28, 28), dtype=np.float32)
-    single = latency_ms(run, one, config.latency_runs, config.warmup)
-    bulk = latency_ms(run, batch, config.throughput_runs, max(2, config.warmup // 5))
-    return {
-        "batch1_p50_ms": float(np.percentile(single, 50)),
-        "batch1_p99_ms": float(np.percentile(single, 99)),
-        "throughput_img_s": config.throughput_batch / float(np.median(bulk)) * 1e3,
-    }
-
-
 def run_benchmark(
     config: BenchConfig = BenchConfig(), progress: Callable[[str], None] | None = None
 ) -> dict[str, object]:
-    """Measure the three engines one after another on the same inputs; ratios included."""
-    engines = {
+    """Measure the three engines on the same inputs, interleaved in rounds (so that a busy
+    machine slows them alike), then pool each engine's timings; ratios included."""
+    makers = {
         "pytorch_eager": lambda: torch_runner(config.checkpoint, config.threads),
         "onnxruntime_fp32": lambda: onnx_runner(config.fp32_model, config.threads),
         "onnxruntime_int8": lambda: onnx_runner(config.int8_model, config.threads),
     }
-    results = {}
-    for name, make in engines.items():
+    rng = np.random.default_rng(config.seed)
+    one = rng.random((1, 1, 28, 28), dtype=np.float32)
+    batch = rng.random((config.throughput_batch, 1, 28, 28), dtype=np.float32)
+    runners = {name: make() for name, make in makers.items()}
+    single = {name: [] for name in runners}
+    bulk = {name: [] for name in runners}
+    for name, run in runners.items():  # warm up: first calls allocate and plan
+        latency_ms(run, one, 1, config.warmup)
+        latency_ms(run, batch, 1, 1)
+    for r in range(config.rounds):
         if progress:
-            progress(name)
-        results[name] = measure(make(), config, np.random.default_rng(config.seed))
-    torch_, fp32, int8 = (results[k] for k in engines)
+            progress(f"round {r + 1}/{config.rounds}")
+        for name, run in runners.items():
+            single[name].append(latency_ms(run, one, _share(config.latency_runs, config, r), 0))
+            bulk[name].append(latency_ms(run, batch, _share(config.throughput_runs, config, r), 0))
+    results = {name: _summary(single[name], bulk[name], config) for name in runners}
+    torch_, fp32, int8 = (results[k] for k in makers)
     ratios = {
         "fp32_vs_torch_batch1_p50": torch_["batch1_p50_ms"] / fp32["batch1_p50_ms"],
         "int8_vs_fp32_batch1_p50": fp32["batch1_p50_ms"] / int8["batch1_p50_ms"],
@@ -109,6 +111,23 @@ def run_benchmark(
         "int8_vs_fp32_throughput": int8["throughput_img_s"] / fp32["throughput_img_s"],
     }
     return {"machine": machine(config.threads), "engines": results, "ratios": ratios}
+
+
+def _share(total: int, config: BenchConfig, round_index: int) -> int:
+    """Split ``total`` calls over the rounds (at least one call per round)."""
+    base, extra = divmod(total, config.rounds)
+    return max(1, base + (round_index < extra))
+
+
+def _summary(single: list[np.ndarray], bulk: list[np.ndarray], config: BenchConfig) -> dict:
+    one, many = np.concatenate(single), np.concatenate(bulk)
+    return {
+        "batch1_p50_ms": float(np.percentile(one, 50)),
+        "batch1_p99_ms": float(np.percentile(one, 99)),
+        "throughput_img_s": config.throughput_batch / float(np.median(many)) * 1e3,
+        "batch1_calls": len(one),
+        "batch_calls": len(many),
+    }
 
 
 def machine(threads: int | None) -> dict[str, object]:
