@@ -16,8 +16,8 @@ PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 # (page file, title, icon, library module the page needs): a lab page appears once its lab exists.
 LAB_PAGES = (
     ("lab_init.py", "Weight initialization", ":material/scatter_plot:", "cnn.labs.init"),
-    ("lab_optim.py", "Optimizer race", ":material/speed:", "cnn.labs.optim"),
-    ("lab_regularization.py", "Regularization", ":material/tune:", "cnn.labs.regularization"),
+    ("lab_optim.py", "Optimizer race", ":material/speed:", "cnn.labs.optim_race"),
+    ("lab_regularization.py", "Regularization", ":material/tune:", "cnn.labs.reg_lab"),
     ("lab_conv.py", "Convolution & pooling", ":material/grid_on:", "cnn.labs.conv_lab"),
 )
 

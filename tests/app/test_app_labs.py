@@ -9,6 +9,16 @@ from streamlit.testing.v1 import AppTest
 pytest.importorskip("cnn.labs.conv_lab")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def torch_threads():
+    """The torch lab pages run torch on one thread; give later tests the default back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def conv_page(ui) -> AppTest:
     at = AppTest.from_file(str(ui.root / "app_pages" / "lab_conv.py"), default_timeout=120).run()
@@ -76,3 +86,48 @@ def test_init_page_shows_vanishing_gradients_for_tiny_sigmoid_weights(ui):
     assert gradients["h1"] < 1e-3 * gradients["h5"]  # the course: h1 barely learns
     np.testing.assert_allclose(table.loc["weights"], 0.01, rtol=0.05)
     assert len(at.image) >= 1  # the 2x2 histogram figure
+
+
+def test_optimizer_race_page(ui):
+    pytest.importorskip("cnn.labs.optim_race")
+    from cnn.labs.optim_race import RACERS
+
+    at = AppTest.from_file(str(ui.root / "app_pages" / "lab_optim.py"), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.index) == list(RACERS)
+    assert (table["final_distance"].astype(float) >= 0).all()
+
+    widget(at.multiselect, "Optimizers").set_value(["sgd", "adam"])
+    widget(at.slider, "Full-batch steps").set_value(20).run()
+    widget(at.button, "Run the race").click().run()
+    assert not at.exception, at.exception
+    race = at.dataframe[-1].value
+    assert list(race.index) == ["sgd", "adam"]
+    # the BCE of an untrained net on ~59% positives is ~0.69; 20 SGD steps must lower it
+    assert race.loc["sgd", "final loss"] < 0.68
+
+
+def test_regularization_page_l1_empties_the_noise_inputs(ui):
+    pytest.importorskip("cnn.labs.reg_lab")
+    at = AppTest.from_file(
+        str(ui.root / "app_pages" / "lab_regularization.py"), default_timeout=180
+    )
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["eval output = input"] == "yes"
+    assert 45 < float(metrics["zeroed in training"].rstrip("%")) < 55
+    assert metrics["kept units scaled by"] == "2.000"
+
+    widget(at.slider, "Training steps").set_value(150).run()
+    widget(at.button, "Train the three nets").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.index) == ["none", "l1", "l2"]
+    assert table.loc["l1", "noise_features_kept"] < table.loc["none", "noise_features_kept"]
+    assert (
+        table.loc["l1", "noise_weights_near_zero"] > 2 * table.loc["l2", "noise_weights_near_zero"]
+    )
+    assert table["test_accuracy"].min() > 0.8
