@@ -7,8 +7,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
-from serving import Predictor
+from serving import Predictor, predict_image
 from serving.preprocess import stroke_width
 from serving.robustness import (
     VARIANTS,
@@ -65,3 +66,35 @@ def test_other_peoples_handwriting(predictor):
     result = evaluate_uci_digits(predictor, limit=300)
     assert result["total"] == 300 and result["no_digit"] == 0
     assert result["accuracy"] >= 0.9
+
+
+# Ten digits as strokes on the app's 280x280 canvas: polylines and ellipses, in canvas pixels.
+STROKES = {
+    0: [("ellipse", (90, 50, 190, 230))],
+    1: [("line", [(140, 40), (140, 240)])],
+    2: [("line", [(90, 90), (110, 55), (160, 50), (185, 85), (170, 130), (95, 230), (200, 230)])],
+    3: [("line", [(90, 60), (180, 60), (130, 130), (185, 175), (150, 230), (90, 220)])],
+    4: [("line", [(160, 240), (160, 40), (80, 170), (200, 170)])],
+    5: [("line", [(190, 50), (100, 50), (95, 130), (150, 120), (185, 165), (160, 225), (95, 225)])],
+    6: [
+        ("line", [(170, 50), (110, 120), (95, 190), (130, 235), (180, 205), (170, 150), (110, 160)])
+    ],
+    7: [("line", [(80, 50), (200, 50), (120, 240)])],
+    8: [("ellipse", (100, 40, 180, 130)), ("ellipse", (90, 130, 190, 240))],
+    9: [("ellipse", (90, 45, 180, 135)), ("line", [(180, 90), (170, 240)])],
+}
+
+
+@pytest.mark.parametrize("pen", [6, 18, 30])
+def test_digits_drawn_on_the_canvas(predictor, pen):
+    """What the app's canvas returns: RGBA, transparent background, strokes of one colour."""
+    for digit, strokes in STROKES.items():
+        canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(canvas)
+        for kind, where in strokes:
+            if kind == "line":
+                draw.line(where, fill=(255, 255, 255, 255), width=pen, joint="curve")
+            else:
+                draw.ellipse(where, outline=(255, 255, 255, 255), width=pen)
+        result = predict_image(np.asarray(canvas), predictor)
+        assert result.digit == digit, (digit, result.probabilities.round(3))
