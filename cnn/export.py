@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 
 from cnn.data import MNIST_MEAN, MNIST_STD, load_mnist
@@ -88,3 +89,21 @@ def export_onnx(
         tmp.write(proto.SerializeToString())
     os.replace(tmp.name, out)
     return {"max_abs_diff": max_diff, "check_images": len(x), "metadata": metadata}
+
+
+def model_from_onnx(path: str | Path) -> torch.nn.Module:
+    """Rebuild the PyTorch model from an exported file's weights (e.g. to draw feature maps)."""
+    from cnn.model import DigitCNN
+
+    model = DigitCNN()
+    weights = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in weights]
+    if missing:
+        raise ValueError(f"{path} is not an export of DigitCNN (no {', '.join(missing)}).")
+    state = {
+        name: torch.from_numpy(onnx.numpy_helper.to_array(weights[name]).copy())
+        for name in expected
+    }
+    model.load_state_dict(state)
+    return model.eval()

@@ -122,3 +122,15 @@ def test_export_matches_pytorch_on_real_images(short_run: Path, tmp_path: Path, 
         got = session.run(None, {"pixels": x})[0]
         with torch.no_grad():
             np.testing.assert_allclose(got, model(torch.from_numpy(x)).numpy(), atol=1e-4)
+
+
+def test_model_rebuilt_from_onnx_weights(short_run: Path, tmp_path: Path):
+    from cnn.export import model_from_onnx
+
+    out = tmp_path / "m.onnx"
+    export_onnx(short_run / "checkpoint.pt", out, check_images=10)
+    rebuilt = model_from_onnx(out)
+    model, _ = load_checkpoint_model(short_run / "checkpoint.pt")
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
