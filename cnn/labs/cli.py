@@ -142,7 +142,8 @@ def add_lab_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--checkpoint",
         default=d.checkpoint,
-        help=f"training checkpoint for the feature maps (default {d.checkpoint})",
+        help="training checkpoint.pt or exported .onnx for the feature maps "
+        "(default: the shipped models/mnist_cnn.onnx)",
     )
     p.add_argument(
         "--digit-index",

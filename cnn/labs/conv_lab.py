@@ -18,7 +18,8 @@ from cnn.labs.conv import (
 )
 from cnn.labs.report import LabResult
 
-DEFAULT_CHECKPOINT = "runs/mnist/checkpoint.pt"
+# The shipped model: its weights rebuild the PyTorch net, so no training run is needed.
+DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parents[2] / "models" / "mnist_cnn.onnx")
 
 _X1 = [[0, 1, 2, 1, 0], [4, 1, 0, 1, 0], [2, 0, 1, 1, 1], [1, 2, 3, 1, 0], [0, 4, 3, 2, 0]]
 _K1 = [[0, 1, 0], [1, 0, 1], [2, 1, 0]]
@@ -97,11 +98,17 @@ def padding_1d(n: int = 13, k: int = 6, stride: int = 5) -> dict[str, Any]:
 
 
 def load_feature_model(checkpoint: Path | str = DEFAULT_CHECKPOINT):
-    """(model, None) from a training checkpoint, or (None, why) when there is none yet."""
+    """(model, None) from a training checkpoint or an exported .onnx, or (None, why)."""
+    from cnn.export import model_from_onnx
     from cnn.train import load_checkpoint_model
 
     try:
-        model, _ = load_checkpoint_model(checkpoint)
+        if not Path(checkpoint).exists():
+            raise FileNotFoundError(checkpoint)
+        if str(checkpoint).endswith(".onnx"):
+            model = model_from_onnx(checkpoint)
+        else:
+            model, _ = load_checkpoint_model(checkpoint)
     except FileNotFoundError:
         return None, (
             f"No trained CNN at {checkpoint}: train one first with "

@@ -196,3 +196,11 @@ def test_conv_lab_with_an_unreadable_checkpoint(tmp_path, mnist_test):
     result = conv_lab(ConvLabConfig(checkpoint=str(path)), image=mnist_test.images[0])
     assert "Could not read a DigitCNN checkpoint" in result.numbers["feature_maps"]["missing"]
     assert "conv_feature_maps_missing" in result.figures
+
+
+def test_conv_lab_default_draws_the_shipped_models_feature_maps(mnist_test):
+    result = conv_lab(ConvLabConfig(), image=mnist_test.images[0])
+    assert result.numbers["feature_maps"]["checkpoint"].endswith("mnist_cnn.onnx")
+    assert result.numbers["feature_maps"]["shapes"] == [[32, 28, 28], [64, 14, 14]]
+    # A trained first layer responds to the strokes: some maps are far from all-zero.
+    assert 0.05 < result.numbers["feature_maps"]["fraction_zero"][0] < 0.95
