@@ -13,14 +13,7 @@ from cnn.labs.ball import make_ball
 from cnn.labs.block import BLOCK_PARAMETERS, INITIALIZERS, BlockModel, expected_weight_std
 from cnn.labs.init import InitLabConfig, course_claims, epoch0, init_lab, summary
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: extra intra-op threads only contend with each other on a busy 2-core box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_ball_data_is_the_courses():

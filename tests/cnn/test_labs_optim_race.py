@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from cnn.labs.optim_race import (
     FUNCTIONS,
@@ -18,13 +17,7 @@ from cnn.labs.optim_race import (
     race_function,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_racer_lowers_the_ball_loss_from_the_same_start():

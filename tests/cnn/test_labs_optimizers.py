@@ -12,13 +12,7 @@ from cnn.labs.ball import make_ball
 from cnn.labs.block import BlockModel
 from cnn.labs.optimizers import SGD, TORCH_TWINS, Adam, Momentum, Nesterov, RProp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _race_twins(name: str, dtype: torch.dtype, steps: int = 100) -> tuple[float, float]:
