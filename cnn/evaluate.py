@@ -14,7 +14,13 @@ def onnx_logits(model_path: str | Path, pixels: np.ndarray, batch: int = 1000) -
     """Logits from an ONNX file for float32 [N,1,28,28] pixels in [0,1]."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own types for protobuf/graph errors
+        raise ValueError(
+            f"{model_path} is not a readable ONNX model ({str(exc).splitlines()[0]}); "
+            "export one with `python -m cnn export --checkpoint OUT/checkpoint.pt`."
+        ) from exc
     name = session.get_inputs()[0].name
     return np.concatenate(
         [session.run(None, {name: pixels[i : i + batch]})[0] for i in range(0, len(pixels), batch)]

@@ -130,7 +130,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
     start_epoch = 0
     ckpt_path = out / CHECKPOINT
     if config.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        state = read_checkpoint(ckpt_path, device)
         saved = state["config"]
         for key in ("epochs", "seed", "batch_size", "lr", "limit", "augment", "dropout"):
             if saved[key] != getattr(config, key):
@@ -223,6 +223,25 @@ def write_metrics(out: Path, config: TrainConfig, device, history) -> dict[str, 
     return metrics
 
 
+class CheckpointError(ValueError):
+    """A file given as a training checkpoint is not one (torn, foreign, another model)."""
+
+
+def read_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The saved training state, or CheckpointError naming the file when it is not one."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+            raise KeyError("no training config in it")
+    except Exception as exc:  # pickle, zip and key errors all mean: not our checkpoint
+        reason = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise CheckpointError(
+            f"{path} is not a DigitCNN training checkpoint ({type(exc).__name__}: {reason}); "
+            "pass OUT/checkpoint.pt written by `python -m cnn train`."
+        ) from exc
+    return state
+
+
 def load_checkpoint_model(path: Path | str) -> tuple[DigitCNN, dict[str, Any]]:
     """The model of a training checkpoint (on CPU, eval mode) and the checkpoint's metadata."""
     path = Path(path)
@@ -230,7 +249,10 @@ def load_checkpoint_model(path: Path | str) -> tuple[DigitCNN, dict[str, Any]]:
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; train first (python -m cnn train)."
         )
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = DigitCNN(dropout=state["config"]["dropout"])
-    model.load_state_dict(state["model"])
+    state = read_checkpoint(path)
+    model = DigitCNN(dropout=state["config"].get("dropout", 0.5))
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as exc:  # key or shape mismatch: another network's weights
+        raise CheckpointError(f"{path} holds weights of another network: {exc}") from exc
     return model.eval(), state
