@@ -22,7 +22,9 @@ def test_engines_compute_the_same_function(mnist_test):
 
 
 def test_benchmark_report():
-    config = BenchConfig(latency_runs=5, throughput_runs=2, throughput_batch=8, warmup=1)
+    config = BenchConfig(
+        latency_runs=5, throughput_runs=2, throughput_batch=8, warmup=1, settle_s=0.01
+    )
     result = run_benchmark(config)
     engines = result["engines"]
     assert list(engines) == ["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"]
