@@ -6,13 +6,7 @@ import argparse
 import sys
 
 from cnn.data import MnistError
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+from cnn.labs.cli import positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the CNN on MNIST (resumable, seeded)")
     p.add_argument(
-        "--epochs", type=_positive_int, default=d.epochs, help=f"epochs (default {d.epochs})"
+        "--epochs", type=positive_int, default=d.epochs, help=f"epochs (default {d.epochs})"
     )
     p.add_argument(
         "--out", default=d.out, help=f"run folder for checkpoint + metrics (default {d.out})"
@@ -44,19 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="train on the first N training images only (default: all 60,000)",
     )
     p.add_argument(
         "--test-limit",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="evaluate on the first N test images only (default: all 10,000)",
     )
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=d.batch_size,
         help=f"batch size (default {d.batch_size})",
     )
@@ -71,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--check-images",
-        type=_positive_int,
+        type=positive_int,
         default=1000,
         help="real test images for the PyTorch/ONNX parity check (default 1000)",
     )
@@ -87,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time training steps and inference; prints images/s")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument(
-        "--steps", type=_positive_int, default=30, help="timed training steps (default 30)"
+        "--steps", type=positive_int, default=30, help="timed training steps (default 30)"
     )
-    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
 
     from cnn.labs.cli import add_lab_parsers
 

@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from cnn.files import atomic_write
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -97,9 +98,7 @@ def download_file(name: str, md5: str, directory: Path, progress: bool = True) -
         if digest != md5:
             errors.append(f"{mirror}: md5 {digest} != expected {md5}")
             continue
-        with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".tmp") as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, directory / name)
+        atomic_write(directory / name, lambda f: f.write(data))
         return directory / name
     raise MnistError(
         f"could not download {name} (offline?). Tried:\n  " + "\n  ".join(errors) + "\n"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,6 +19,7 @@ import onnx.numpy_helper
 import torch
 
 from cnn.data import MNIST_MEAN, MNIST_STD, load_mnist
+from cnn.files import atomic_write
 from cnn.model import ARCHITECTURE
 from cnn.train import load_checkpoint_model
 
@@ -85,9 +85,7 @@ def export_onnx(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(proto.SerializeToString())
-    os.replace(tmp.name, out)
+    atomic_write(out, lambda f: f.write(proto.SerializeToString()))
     return {"max_abs_diff": max_diff, "check_images": len(x), "metadata": metadata}
 
 

@@ -12,7 +12,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from cnn.data import load_mnist
 from cnn.device import resolve_device
+from cnn.files import atomic_write
 from cnn.model import DigitCNN
 
 CHECKPOINT = "checkpoint.pt"
@@ -76,13 +76,6 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
         loss += F.cross_entropy(logits, y[i : i + batch], reduction="sum").item()
         correct += (logits.argmax(1) == y[i : i + batch]).sum().item()
     return loss / len(y), correct / len(y)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        write(tmp)
-    os.replace(tmp.name, path)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

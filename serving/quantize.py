@@ -7,7 +7,6 @@ turns them into integer convolutions; activation ranges come from real training 
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from cnn.files import atomic_write
 from serving.session import DEFAULT_MODEL, INT8_MODEL, open_session
 
 
@@ -128,7 +128,9 @@ def quantize_model(
         int8 = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         result["int8_test_accuracy"] = extra["test_accuracy"] = test_accuracy(int8, *test)
     _set_metadata(model, config, extra)
-    _atomic_write(Path(config.out), model.SerializeToString())
+    out = Path(config.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: f.write(model.SerializeToString()))
     open_session(config.out)  # the result must load and pass the signature check
     result["sha256"] = sha256(config.out)
     return result
@@ -162,13 +164,6 @@ def _set_metadata(model: onnx.ModelProto, config: QuantizeConfig, extra: dict) -
     )
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
 
 
 def sha256(path: str | Path) -> str:

@@ -16,7 +16,8 @@ from cnn.data import MnistError
 LAB_COMMANDS: tuple[str, ...] = ("init-lab", "optim-lab", "reg-lab", "conv-lab")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type for counts: a clear message instead of a crash deep inside on 0 or -1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -75,13 +76,13 @@ def add_lab_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--ball-steps",
-        type=_positive_int,
+        type=positive_int,
         default=d.ball_steps,
         help=f"full-batch steps on the ball data (default {d.ball_steps})",
     )
     p.add_argument(
         "--function-steps",
-        type=_positive_int,
+        type=positive_int,
         default=d.function_steps,
         help=f"steps on each 2-D function (default {d.function_steps})",
     )
@@ -119,7 +120,7 @@ def add_lab_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--l2", type=float, default=d.l2, help=f"L2 strength lambda (default {d.l2})")
     p.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=d.steps,
         help=f"full-batch Adam steps per model (default {d.steps})",
     )

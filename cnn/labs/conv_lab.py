@@ -102,18 +102,16 @@ def load_feature_model(checkpoint: Path | str = DEFAULT_CHECKPOINT):
     from cnn.export import model_from_onnx
     from cnn.train import load_checkpoint_model
 
-    try:
-        if not Path(checkpoint).exists():
-            raise FileNotFoundError(checkpoint)
-        if str(checkpoint).endswith(".onnx"):
-            model = model_from_onnx(checkpoint)
-        else:
-            model, _ = load_checkpoint_model(checkpoint)
-    except FileNotFoundError:
+    if not Path(checkpoint).exists():
         return None, (
             f"No trained CNN at {checkpoint}: train one first with "
             f"`python -m cnn train --out {Path(checkpoint).parent}` to see its feature maps."
         )
+    try:
+        if str(checkpoint).endswith(".onnx"):
+            model = model_from_onnx(checkpoint)
+        else:
+            model, _ = load_checkpoint_model(checkpoint)
     except Exception as exc:  # a torn or foreign file must not stop the rest of the lab
         return None, (
             f"Could not read a DigitCNN checkpoint from {checkpoint} ({type(exc).__name__}: "
