@@ -229,8 +229,9 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            "no handwriting fonts found (Debian: apt-get install fonts-dkg-handwriting "
-            "fonts-breip fonts-femkeklaver fonts-comic-neue fonts-bwht fonts-sjfonts)"
+            "no handwriting fonts found (Debian: bash .ci/install-system-packages.sh, or "
+            "apt-get install fonts-dkg-handwriting fonts-breip fonts-comic-neue fonts-bwht "
+            "fonts-sjfonts)"
         )
     return 0
 

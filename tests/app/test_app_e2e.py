@@ -4,7 +4,7 @@ Draws a "1" with the mouse, clears it, then runs a Bayesian fit. Screenshots and
 go to artifacts/e2e/. The server-side time from receiving a drawing to showing its prediction is
 read from the page and logged (goal: under 50 ms; reported, never asserted).
 
-Needs Debian's Chromium at /usr/bin/chromium (`.ci/install-chromium.sh`); never `playwright
+Needs Debian's Chromium at /usr/bin/chromium (`.ci/install-system-packages.sh`); never `playwright
 install`.
 """
 
@@ -40,7 +40,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
-        reason="no /usr/bin/chromium: install Debian's with .ci/install-chromium.sh "
+        reason="no /usr/bin/chromium: install Debian's with .ci/install-system-packages.sh "
         "(apt-get install -y chromium)",
     ),
 ]
