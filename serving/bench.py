@@ -34,7 +34,7 @@ class BenchConfig:
     throughput_runs: int = 30
     warmup: int = 10
     rounds: int = 5  # engines take turns this many times
-    settle_s: float = 0.3  # idle pause before each timed block (see run_benchmark)
+    settle_s: float = 0.3  # idle pause before each engine's turn (see run_benchmark)
     seed: int = 0
 
 
@@ -106,7 +106,6 @@ def run_benchmark(
             # from whoever runs next. A short idle pause lets them park first.
             time.sleep(config.settle_s)
             single[name].append(latency_ms(run, one, _share(config.latency_runs, config, r), 0))
-            time.sleep(config.settle_s)
             bulk[name].append(latency_ms(run, batch, _share(config.throughput_runs, config, r), 0))
     results = {name: _summary(single[name], bulk[name], config) for name in runners}
     torch_, fp32, int8 = (results[k] for k in makers)
