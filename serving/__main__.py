@@ -73,7 +73,13 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         "others are still predicted (exit status 1 if any file failed).",
         formatter_class=_Help,
     )
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files with one digit each (try examples/digit_3.png)",
+    )
     _model_arguments(p)
     p.add_argument(
         "--json",
