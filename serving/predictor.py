@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "ModelError",
     "Predictor",
     "predict_image",
+    "predict_pixels",
 ]
 CHUNK = 512  # images per session.run: bounds activation memory for big batches
 
@@ -55,10 +57,13 @@ class Predictor:
     """An ONNX Runtime session over a digit model, opened and checked once, shareable."""
 
     def __init__(
-        self, model_path: str | Path = DEFAULT_MODEL, intra_op_threads: int | None = None
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        intra_op_threads: int | None = None,
+        spinning: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
-        self.session = open_session(self.model_path, intra_op_threads)
+        self.session = open_session(self.model_path, intra_op_threads, spinning)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.metadata = metadata(self.session)
@@ -98,17 +103,27 @@ def predict_image(image: np.ndarray, predictor: Predictor) -> DigitResult:
     start = time.perf_counter()
     pixels = to_mnist(image)
     preprocessed = time.perf_counter()
-    if pixels is None:
-        return DigitResult(None, None, None, preprocessed - start, 0.0)
-    prediction = predictor.predict(pixels[None])
-    probabilities = prediction.probabilities[0]
-    return DigitResult(
-        digit=int(prediction.digits[0]),
-        probabilities=probabilities,
-        pixels=pixels,
-        preprocess_seconds=preprocessed - start,
-        model_seconds=time.perf_counter() - preprocessed,
-    )
+    return replace(predict_pixels([pixels], predictor)[0], preprocess_seconds=preprocessed - start)
+
+
+def predict_pixels(pixels: Sequence[np.ndarray | None], predictor: Predictor) -> list[DigitResult]:
+    """The model half of predict_image for many inputs at once, in one session.run.
+
+    Each item is what to_mnist returned (float32 [28, 28], or None: nothing to read). Why a
+    list: the HTTP service preprocesses each request on its own and batches only the model
+    (Ray Serve's dynamic batching). preprocess_seconds is 0 here; model_seconds is this call's.
+    """
+    start = time.perf_counter()
+    results = [DigitResult(None, None, None, 0.0, 0.0)] * len(pixels)
+    found = [i for i, item in enumerate(pixels) if item is not None]
+    if not found:
+        return results
+    prediction = predictor.predict(np.stack([pixels[i] for i in found]))
+    probabilities, digits = prediction.probabilities, prediction.digits
+    seconds = time.perf_counter() - start
+    for row, i in enumerate(found):
+        results[i] = DigitResult(int(digits[row]), probabilities[row], pixels[i], 0.0, seconds)
+    return results
 
 
 def _as_batch(pixels: np.ndarray) -> np.ndarray:

@@ -18,8 +18,14 @@ class ModelError(ValueError):
     """The file is missing, unreadable or not a [N,1,28,28] -> [N,10] digit model."""
 
 
-def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
-    """All graph optimizations on; ``intra_op_threads=None`` lets ONNX Runtime use every core."""
+def session_options(
+    intra_op_threads: int | None = None, spinning: bool = True
+) -> ort.SessionOptions:
+    """All graph optimizations on; ``intra_op_threads=None`` lets ONNX Runtime use every core.
+
+    ``spinning=False`` makes idle pool threads sleep instead of busy-waiting for work: a server
+    that runs many sessions (Ray Serve replicas) or serves between requests needs its cores back.
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads is not None:
@@ -29,10 +35,15 @@ def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
             )
         options.intra_op_num_threads = intra_op_threads
     options.log_severity_level = 3  # errors only: no optimizer chatter on the console
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
 
-def open_session(path: str | Path, intra_op_threads: int | None = None) -> ort.InferenceSession:
+def open_session(
+    path: str | Path, intra_op_threads: int | None = None, spinning: bool = True
+) -> ort.InferenceSession:
     """An InferenceSession on the CPU for a checked digit model; ModelError if it is not one."""
     path = Path(path)
     if not path.is_file():
@@ -43,7 +54,7 @@ def open_session(path: str | Path, intra_op_threads: int | None = None) -> ort.I
     try:
         session = ort.InferenceSession(
             str(path),
-            sess_options=session_options(intra_op_threads),
+            sess_options=session_options(intra_op_threads, spinning),
             providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # ONNX Runtime raises its own pybind error types
