@@ -94,6 +94,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from serving.images import ImageReadError, read_image
     from serving.predictor import Predictor, predict_image
     from serving.preprocess import PreprocessError
+    from serving.records import error_record, prediction_record
 
     predictor = Predictor(args.model, args.threads)
     failed = 0
@@ -104,40 +105,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += 1
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             if args.json:
-                print(
-                    json.dumps(
-                        {"file": str(path), "digit": None, "probabilities": None, "error": message}
-                    )
-                )
+                print(json.dumps(error_record(str(path), message)))
             else:
                 print(f"error: {message}", file=sys.stderr)
             continue
         print(
-            json.dumps(_result_json(path, result, args.top_k))
+            json.dumps(prediction_record(str(path), result, args.top_k))
             if args.json
             else _result_text(path, result, args.top_k),
             flush=True,
         )
     return 1 if failed else 0
-
-
-def _result_json(path: Path, result, k: int) -> dict:
-    record = {
-        "file": str(path),
-        "digit": result.digit,
-        "probabilities": None,
-        "confidence": None,
-        "top_k": None,
-        "seconds": round(result.seconds, 6),
-    }
-    if result.digit is not None:
-        order = np.argsort(-result.probabilities, kind="stable")[:k]
-        record.update(
-            probabilities=[round(float(p), 6) for p in result.probabilities],
-            confidence=round(float(result.probabilities[result.digit]), 6),
-            top_k=[[int(d), round(float(result.probabilities[d]), 6)] for d in order],
-        )
-    return record
 
 
 def _result_text(path: Path, result, k: int) -> str:
