@@ -57,7 +57,7 @@ def _cli(out: Path, *extra: str) -> list[str]:
 
 def _checkpoint_epoch(path: Path) -> int:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
+        return torch.load(path, map_location="cpu", weights_only=True)["epoch"]
     except Exception:  # not written yet
         return 0
 
