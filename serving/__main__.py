@@ -1,4 +1,4 @@
-"""Command line: python -m serving {predict,robustness,quantize,bench} ... (see --help)."""
+"""Command line: python -m serving {predict,robustness,quantize,bench,serve,loadtest,...} --help."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving import serve_cli
+from serving.images import DEFAULT_MAX_PIXELS
 from serving.session import DEFAULT_MODEL, INT8_MODEL, ModelError
 
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _robustness_parser(sub)
     _quantize_parser(sub)
     _bench_parser(sub)
+    serve_cli.register(sub, _Help)  # serve, loadtest, export-triton
     return parser
 
 
@@ -87,6 +90,12 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         help="one JSON object per line: file, digit (null if empty), probabilities, ...",
     )
     p.add_argument("--top-k", type=int, default=3, help="how many candidates to show")
+    p.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        help="refuse larger images (checked in the file's header, before decoding)",
+    )
     p.set_defaults(func=cmd_predict)
 
 
@@ -97,13 +106,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from serving.records import error_record, prediction_record
 
     predictor = Predictor(args.model, args.threads)
+    max_pixels = max(1, round(args.max_megapixels * 1e6))
     failed = 0
-    for path in args.images:
+    for path in args.images:  # one line per file, whatever happens to the others
         try:
-            result = predict_image(read_image(path), predictor)
-        except (ImageReadError, PreprocessError) as exc:
+            result = predict_image(read_image(path, max_pixels=max_pixels), predictor)
+        except (ImageReadError, PreprocessError, ModelError) as exc:
+            message = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must not cost the other files' lines
+            message = f"unexpected {type(exc).__name__}: {exc}".splitlines()[0]
+        else:
+            message = None
+        if message is not None:
             failed += 1
-            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            message = message if str(path) in message else f"{path}: {message}"
             if args.json:
                 print(json.dumps(error_record(str(path), message)))
             else:

@@ -1,0 +1,255 @@
+"""Subcommands serve, loadtest and export-triton of `python -m serving` (registered by __main__)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serving.session import DEFAULT_MODEL, INT8_MODEL
+
+ENGINES = ("embedded", "ray", "bare")
+
+
+def register(sub: argparse._SubParsersAction, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add the three subcommands to `python -m serving`'s parser."""
+    _serve_parser(sub, formatter)
+    _loadtest_parser(sub, formatter)
+    _triton_parser(sub, formatter)
+
+
+def _serve_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
+    from serving.http_app import ServerConfig
+
+    d = ServerConfig()
+    p = sub.add_parser(
+        "serve",
+        help="serve the model over HTTP (embedded uvicorn, or Ray Serve)",
+        description="Serve POST /predict, POST /predict/batch, GET /healthz, GET /model and the "
+        "OpenAPI docs at /docs. --engine embedded (default) runs uvicorn in this process; "
+        "--engine ray serves the same app on Ray Serve (pip install -e '.[ray]'), starting a "
+        "local Ray unless --address joins a cluster; --engine bare is the load test's baseline "
+        "(FastAPI + ONNX Runtime, JSON pixels only, no checks). Ctrl-C stops it.",
+        formatter_class=formatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model file")
+    group.add_argument(
+        "--int8", action="store_const", dest="model", const=INT8_MODEL, help="serve the INT8 model"
+    )
+    p.add_argument("--engine", choices=ENGINES, default="embedded", help="what serves the app")
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=d.threads,
+        help="ONNX Runtime threads per session (per Ray replica)",
+    )
+    p.add_argument(
+        "--max-body-mb", type=float, default=d.max_body_bytes / 2**20, help="largest request body"
+    )
+    p.add_argument(
+        "--max-batch-items", type=_positive, default=d.max_batch_items, help="inputs per batch call"
+    )
+    ray = p.add_argument_group("Ray Serve (--engine ray)")
+    ray.add_argument(
+        "--replicas", default="1", type=_replicas, help="replicas: a number, or auto (autoscale)"
+    )
+    ray.add_argument(
+        "--max-batch-size", type=_positive, default=64, help="most inputs per batched model run"
+    )
+    ray.add_argument(
+        "--batch-wait-ms", type=float, default=5.0, help="how long a batch waits to fill up"
+    )
+    ray.add_argument(
+        "--no-batching", action="store_true", help="one model run per request (no @serve.batch)"
+    )
+    ray.add_argument(
+        "--address", default=None, help="join this Ray cluster (e.g. HEAD:6379) instead of a local"
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serving.http_app import ServerConfig
+
+    if args.max_body_mb <= 0:
+        raise ValueError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
+    config = ServerConfig(
+        model=args.model,
+        threads=args.threads,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_batch_items=args.max_batch_items,
+    )
+    url = f"http://{args.host}:{args.port}"
+    ready = lambda: print(f"serving {args.model.name} on {url} (docs: {url}/docs)", flush=True)  # noqa: E731
+    if args.engine == "ray":
+        return _serve_ray(args, config, ready)
+    import uvicorn
+
+    if args.engine == "bare":
+        from serving.loadtest import bare_app
+
+        app = bare_app(config.model, config.threads)
+    else:
+        from serving.http_app import LocalBackend, create_app
+
+        app = create_app(backend=LocalBackend(config))  # load (and fail) before listening
+    ready()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _serve_ray(args: argparse.Namespace, config, ready) -> int:
+    try:
+        from serving import ray_serve
+    except ImportError as exc:
+        raise ValueError(
+            f"--engine ray needs Ray Serve ({exc.name} is not installed): pip install -e '.[ray]'"
+        ) from exc
+    from serving.session import open_session
+
+    open_session(config.model)  # a bad --model fails here, not inside a replica
+    batch = ray_serve.BatchConfig(not args.no_batching, args.max_batch_size, args.batch_wait_ms)
+    application = ray_serve.build_app(config, batch, args.replicas)
+    ray_serve.run(application, args.host, args.port, args.address, on_ready=ready)
+    return 0
+
+
+def _loadtest_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
+    from serving.loadtest import LoadConfig
+
+    d = LoadConfig()
+    p = sub.add_parser(
+        "loadtest",
+        help="load-test a server on this machine (loopback only)",
+        description="Send --requests requests at each concurrency level to a server on "
+        "127.0.0.1/localhost (never further), bounded by --max-seconds per level; report "
+        "throughput, p50/p95/p99 latency, errors and the server's memory before/after. "
+        "With --spawn it starts each server itself (one after the other, on free ports) and "
+        "compares them in one run.",
+        formatter_class=formatter,
+    )
+    p.add_argument("--url", default=d.url, help="server to load (loopback only)")
+    p.add_argument(
+        "--concurrency",
+        type=_int_list,
+        default=d.concurrency,
+        help="comma-separated numbers of concurrent clients, e.g. 1,8,64",
+    )
+    p.add_argument("--requests", type=_positive, default=d.requests, help="requests per level")
+    p.add_argument(
+        "--body", choices=("pixels", "png"), default=d.body, help="what each request sends"
+    )
+    p.add_argument("--image", type=Path, default=d.image, help="the digit image sent")
+    p.add_argument("--max-seconds", type=float, default=d.max_seconds, help="time limit per level")
+    p.add_argument(
+        "--spawn",
+        action="append",
+        metavar="SERVE_ARGS",
+        help="start `python -m serving serve SERVE_ARGS --port FREE` and load it; repeat to "
+        "compare (e.g. --spawn '--engine embedded' --spawn '--engine bare'); --url is ignored",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=cmd_loadtest)
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from serving.loadtest import LoadConfig, format_table, run_loadtest, run_spawned
+
+    config = LoadConfig(
+        url=args.url,
+        concurrency=tuple(args.concurrency),
+        requests=args.requests,
+        body=args.body,
+        image=args.image,
+        max_seconds=args.max_seconds,
+    )
+    log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    if args.spawn:
+        result = run_spawned(config, args.spawn, progress=log)
+    else:
+        result = {"runs": [run_loadtest(config, progress=log)]}
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    errors = sum(level["errors"] for run in result["runs"] for level in run["levels"])
+    return 1 if errors else 0
+
+
+def _triton_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
+    from serving.triton import TritonConfig
+
+    d = TritonConfig()
+    p = sub.add_parser(
+        "export-triton",
+        help="write a Triton Inference Server model repository",
+        description="Write OUT/NAME/config.pbtxt (ONNX Runtime backend, dynamic batching; "
+        "inputs and outputs read from the model's own signature) and OUT/NAME/1/model.onnx, "
+        "the layout `tritonserver --model-repository OUT` loads.",
+        formatter_class=formatter,
+    )
+    p.add_argument("--model", type=Path, default=d.model, help="ONNX model to export")
+    p.add_argument("--out", type=Path, default=d.out, help="model repository folder")
+    p.add_argument("--name", default=d.name, help="model name in the repository")
+    p.add_argument(
+        "--max-batch-size", type=_positive, default=d.max_batch_size, help="Triton's batch cap"
+    )
+    p.add_argument(
+        "--queue-delay-us",
+        type=int,
+        default=d.queue_delay_us,
+        help="how long dynamic batching waits to fill a batch (microseconds)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=("KIND_GPU", "KIND_CPU", "KIND_AUTO"),
+        default=d.kind,
+        help="where Triton runs the model instances",
+    )
+    p.set_defaults(func=cmd_export_triton)
+
+
+def cmd_export_triton(args: argparse.Namespace) -> int:
+    from serving.triton import TritonConfig, export_triton
+
+    config = TritonConfig(
+        model=args.model,
+        out=args.out,
+        name=args.name,
+        max_batch_size=args.max_batch_size,
+        queue_delay_us=args.queue_delay_us,
+        kind=args.kind,
+    )
+    folder = export_triton(config)
+    print(f"wrote {folder / 'config.pbtxt'} and {folder / '1' / 'model.onnx'}")
+    print(f"serve it with: tritonserver --model-repository {config.out}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a TCP port lies in 1..65535, got {value}")
+    return value
+
+
+def _replicas(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive(text)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,8,64, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers >= 1 like 1,8,64, got {text!r}")
+    return values

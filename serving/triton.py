@@ -1,0 +1,117 @@
+"""Export the model as a Triton Inference Server model repository, for GPU clusters.
+
+Triton's layout: ``REPO/NAME/config.pbtxt`` and ``REPO/NAME/1/model.onnx`` (version 1). The
+config names every input and output with its type and dims read from the ONNX model's own
+signature (dims without the batch axis, which Triton adds when ``max_batch_size > 0``), so
+extra outputs a newer export adds are listed too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from serving.session import DEFAULT_MODEL, ROOT, ModelError, open_session
+
+# ONNX TensorProto element types -> Triton data types (the ones a digit model can have).
+TRITON_TYPES = {
+    onnx.TensorProto.FLOAT: "TYPE_FP32",
+    onnx.TensorProto.FLOAT16: "TYPE_FP16",
+    onnx.TensorProto.DOUBLE: "TYPE_FP64",
+    onnx.TensorProto.INT64: "TYPE_INT64",
+    onnx.TensorProto.INT32: "TYPE_INT32",
+    onnx.TensorProto.UINT8: "TYPE_UINT8",
+    onnx.TensorProto.INT8: "TYPE_INT8",
+    onnx.TensorProto.BOOL: "TYPE_BOOL",
+}
+
+
+@dataclass(frozen=True)
+class TritonConfig:
+    """What to export and how Triton should batch it."""
+
+    model: Path = DEFAULT_MODEL
+    out: Path = ROOT / "model_repository"
+    name: str = "digits"
+    max_batch_size: int = 256
+    queue_delay_us: int = 500  # dynamic batching waits this long for a fuller batch
+    kind: str = "KIND_GPU"  # KIND_CPU / KIND_AUTO where there is no GPU
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"name must be a plain folder name, got {self.name!r}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.queue_delay_us < 0:
+            raise ValueError(f"queue_delay_us must be >= 0, got {self.queue_delay_us}")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input or output as Triton sees it."""
+
+    name: str
+    data_type: str  # TYPE_FP32, ...
+    dims: tuple[int, ...]  # without the batch axis; -1 for a variable dimension
+
+
+def signature(model: onnx.ModelProto) -> tuple[list[Tensor], list[Tensor]]:
+    """Inputs and outputs of the graph (initializers excluded), batch axis dropped."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [_tensor(v) for v in model.graph.input if v.name not in initializers]
+    return inputs, [_tensor(v) for v in model.graph.output]
+
+
+def _tensor(value: onnx.ValueInfoProto) -> Tensor:
+    kind = value.type.tensor_type
+    if kind.elem_type not in TRITON_TYPES:
+        raise ModelError(f"{value.name}: ONNX element type {kind.elem_type} has no Triton type")
+    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in kind.shape.dim]
+    return Tensor(value.name, TRITON_TYPES[kind.elem_type], tuple(dims[1:]))
+
+
+def config_pbtxt(model: onnx.ModelProto, config: TritonConfig) -> str:
+    """The text of config.pbtxt for Triton's ONNX Runtime backend with dynamic batching."""
+    inputs, outputs = signature(model)
+    cap = config.max_batch_size
+    preferred = sorted({size for size in (8, 32, 128, cap) if size <= cap})
+    lines = [
+        f'name: "{config.name}"',
+        'backend: "onnxruntime"',
+        f"max_batch_size: {config.max_batch_size}",
+        *_tensors("input", inputs),
+        *_tensors("output", outputs),
+        "dynamic_batching {",
+        f"  preferred_batch_size: [ {_join(preferred)} ]",
+        f"  max_queue_delay_microseconds: {config.queue_delay_us}",
+        "}",
+        f"instance_group [ {{ count: 1, kind: {config.kind} }} ]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _tensors(section: str, tensors: list[Tensor]) -> list[str]:
+    entries = [
+        f'  {{ name: "{t.name}", data_type: {t.data_type}, dims: [ {_join(t.dims)} ] }}'
+        for t in tensors
+    ]
+    return [f"{section} [", ",\n".join(entries), "]"]
+
+
+def _join(values: tuple[int, ...] | list[int]) -> str:
+    return ", ".join(map(str, values))
+
+
+def export_triton(config: TritonConfig) -> Path:
+    """Write the repository; returns the model's folder (REPO/NAME). The model is checked first."""
+    open_session(config.model)  # ModelError with a clear line if it is not a digit model
+    model = onnx.load(str(config.model), load_external_data=False)
+    folder = config.out / config.name
+    text = config_pbtxt(model, config)
+    (folder / "1").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config.model, folder / "1" / "model.onnx")
+    (folder / "config.pbtxt").write_text(text)
+    return folder
