@@ -1,0 +1,251 @@
+"""The embedded HTTP server, for real: `python -m serving serve` on a free loopback port.
+
+Real PNG/JPEG bodies are compared with the in-process predictor (the same record the CLI
+prints), every kind of bad input gets its 4xx with one line, a client that hangs up mid-body
+harms no one, and a bounded concurrent burst has no errors.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from serving.images import read_image
+from serving.loadtest import LoadConfig, run_loadtest, spawn_server
+from serving.predictor import Predictor, predict_image, predict_pixels
+from serving.records import prediction_record
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMING = ("seconds", "file")  # differ by design: wall time, and the upload's name
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    with spawn_server(["--engine", "embedded", "--max-body-mb", "2"]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(intra_op_threads=1)  # the server's session settings
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, mnist_test) -> list[Path]:
+    """Digits as people send them: a canvas export, ink on paper, a JPEG photo, raw MNIST."""
+    folder = tmp_path_factory.mktemp("http-images")
+    paths = [ROOT / "examples" / "digit_3.png"]
+    for i in range(6):
+        digit = mnist_test.images[i]
+        paper = 250 - np.kron(digit, np.ones((6, 6), np.uint8)) * 0.9
+        Image.fromarray(paper.astype(np.uint8)).save(folder / f"paper{i}.png")
+        Image.fromarray(digit).save(folder / f"mnist{i}.png")
+        paths += [folder / f"paper{i}.png", folder / f"mnist{i}.png"]
+    photo = np.stack([255 - np.kron(mnist_test.images[7], np.ones((9, 9), np.uint8))] * 3, 2)
+    Image.fromarray(photo).save(folder / "photo.jpg", quality=85)
+    Image.new("L", (200, 200)).save(folder / "empty.png")  # no digit: digit null, still 200
+    return [*paths, folder / "photo.jpg", folder / "empty.png"]
+
+
+def _strip(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMING}
+
+
+def test_png_bodies_match_the_in_process_predictor(server, predictor, images):
+    digits = []
+    for path in images:
+        expected = prediction_record(str(path), predict_image(read_image(path), predictor))
+        kind = "image/jpeg" if path.suffix == ".jpg" else "image/png"
+        raw = httpx.post(
+            f"{server}/predict", content=path.read_bytes(), headers={"content-type": kind}
+        )
+        upload = httpx.post(f"{server}/predict", files={"file": (path.name, path.read_bytes())})
+        assert raw.status_code == upload.status_code == 200, raw.text
+        assert _strip(raw.json()) == _strip(expected), path.name
+        assert upload.json()["file"] == path.name
+        assert _strip(upload.json()) == _strip(expected), path.name
+        assert set(raw.json()) == set(expected)  # the CLI's record, no more, no less
+        digits.append(raw.json()["digit"])
+    assert digits[0] == 3 and digits[-1] is None
+    assert sum(d is not None for d in digits) == len(images) - 1
+
+
+def test_pixels_body_matches_predict_pixels(server, predictor, mnist_test):
+    pixels = mnist_test.images[:20].astype(np.float32) / 255
+    expected = predict_pixels(list(pixels), predictor)
+    correct = 0
+    for i in range(len(pixels)):
+        body = {"pixels": pixels[i].tolist()}
+        got = httpx.post(f"{server}/predict", json=body).json()
+        want = prediction_record("pixels", expected[i])
+        assert _strip(got) == _strip(want)
+        correct += got["digit"] == mnist_test.labels[i]
+    assert correct >= 19
+
+
+def test_batch_endpoint_keeps_order_and_reports_bad_items(server, predictor, images):
+    files = [("files", (p.name, p.read_bytes())) for p in images[:5]]
+    files.insert(2, ("files", ("notes.txt", b"not an image")))
+    response = httpx.post(f"{server}/predict/batch", files=files)
+    assert response.status_code == 200
+    records = response.json()
+    assert [r["file"] for r in records] == [f[1][0] for f in files]
+    assert (
+        "PNG" in records[2]["error"]
+        and "notes.txt" in records[2]["error"]
+        and records[2]["digit"] is None
+    )
+    for path, record in zip(images[:5], records[:2] + records[3:], strict=True):
+        expected = predict_image(read_image(path), predictor)
+        assert record["digit"] == expected.digit
+        np.testing.assert_allclose(record["probabilities"], expected.probabilities, atol=2e-6)
+
+    pixels = np.random.default_rng(0).random((3, 28, 28)).round(3)
+    records = httpx.post(f"{server}/predict/batch", json={"pixels": pixels.tolist()}).json()
+    assert [r["file"] for r in records] == ["pixels[0]", "pixels[1]", "pixels[2]"]
+    assert all(len(r["probabilities"]) == 10 for r in records)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _pixels_json(value: str) -> bytes:
+    row = ", ".join(["0.5"] * 27 + [value])
+    return ("{" + f'"pixels": [{", ".join([f"[{row}]"] * 28)}]' + "}").encode()
+
+
+GOOD_PNG = (ROOT / "examples" / "digit_3.png").read_bytes()
+BAD_INPUTS = {
+    # name: (path, body, content type, status, words the one-line reason must contain)
+    "empty body": ("/predict", b"", "image/png", 400, "empty body"),
+    "not an image": ("/predict", b"hello there", "image/png", 422, "PNG"),
+    "truncated png": ("/predict", GOOD_PNG[: len(GOOD_PNG) // 2], "image/png", 422, "upload"),
+    "over the size limit": ("/predict", b"\0" * (2 * 2**20 + 1), "image/png", 413, "limit"),
+    "decompression bomb": (
+        "/predict",
+        _png(Image.new("1", (10_000, 10_000))),
+        "image/png",
+        422,
+        "10000x10000",
+    ),
+    "too small to be a drawing": (
+        "/predict",
+        _png(Image.new("L", (4, 4))),
+        "image/png",
+        422,
+        "4x4",
+    ),
+    "invalid json": ("/predict", b'{"pixels": [', "application/json", 400, "not valid JSON"),
+    "json without pixels": ("/predict", b'{"image": 1}', "application/json", 422, '"pixels"'),
+    "wrong pixel shape": (
+        "/predict",
+        json.dumps({"pixels": np.zeros((28, 27)).tolist()}).encode(),
+        "application/json",
+        422,
+        "shape [28, 27]",
+    ),
+    "pixels not numbers": (
+        "/predict",
+        json.dumps({"pixels": [["a"] * 28] * 28}).encode(),
+        "application/json",
+        422,
+        "numbers",
+    ),
+    "nan pixel": ("/predict", _pixels_json("NaN"), "application/json", 422, "NaN"),
+    "infinite pixel": ("/predict", _pixels_json("Infinity"), "application/json", 422, "infinity"),
+    "pixel out of range": ("/predict", _pixels_json("255"), "application/json", 422, "[0, 1]"),
+    "unsupported type": ("/predict", b"3", "text/plain", 415, "text/plain"),
+    "batch over the item limit": (
+        "/predict/batch",
+        json.dumps({"pixels": np.zeros((257, 28, 28), np.uint8).tolist()}).encode(),
+        "application/json",
+        413,
+        "257 inputs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_its_4xx_with_one_line(server, case):
+    path, body, kind, status, words = BAD_INPUTS[case]
+    response = httpx.post(f"{server}{path}", content=body, headers={"content-type": kind})
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
+    assert words in detail
+
+
+def test_multipart_mistakes(server):
+    two = [("file", ("a.png", GOOD_PNG)), ("file", ("b.png", GOOD_PNG))]
+    response = httpx.post(f"{server}/predict", files=two)
+    assert response.status_code == 422 and "/predict/batch" in response.json()["detail"]
+    no_file = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--b--\r\n'
+    response = httpx.post(
+        f"{server}/predict",
+        content=no_file,
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 422 and "no file" in response.json()["detail"]
+
+
+def test_health_model_and_docs(server):
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    info = httpx.get(f"{server}/model").json()
+    assert info["engine"] == "embedded" and info["test_accuracy"] == pytest.approx(0.9964)
+    assert info["inputs"][0]["name"] == "pixels" and info["inputs"][0]["shape"][1:] == [1, 28, 28]
+    assert info["limits"]["max_body_bytes"] == 2 * 2**20
+    assert info["process_rss_bytes"] > 10 * 2**20
+    schema = httpx.get(f"{server}/openapi.json").json()
+    assert {"/predict", "/predict/batch", "/healthz", "/model"} <= set(schema["paths"])
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_clients_that_hang_up_mid_body_harm_no_one(server):
+    host, port = server.removeprefix("http://").split(":")
+    for _ in range(20):
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 100000\r\n\r\n" + GOOD_PNG[:500]
+            )  # then closes, 99.5 KB short
+    response = httpx.post(
+        f"{server}/predict", content=GOOD_PNG, headers={"content-type": "image/png"}
+    )
+    assert response.status_code == 200 and response.json()["digit"] == 3
+
+
+def test_concurrent_burst_has_no_errors(server):
+    config = LoadConfig(url=server, concurrency=(32,), requests=400, max_seconds=60)
+    result = run_loadtest(config)
+    level = result["levels"][0]
+    assert level["errors"] == 0, level["first_error"]
+    assert level["ok"] == 400 and not level["stopped_by_time_limit"]
+    png = run_loadtest(LoadConfig(url=server, concurrency=(8,), requests=80, body="png"))
+    assert png["levels"][0]["errors"] == 0
+
+
+def test_serve_with_a_bad_model_says_so_in_one_line(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not onnx")
+    run = subprocess.run(
+        [sys.executable, "-m", "serving", "serve", "--model", str(bad), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and "not a readable ONNX model" in run.stderr
+    assert "Traceback" not in run.stderr
