@@ -11,7 +11,16 @@ import numpy as np
 from scipy.special import softmax
 
 from serving.preprocess import to_mnist
-from serving.session import DEFAULT_MODEL, INT8_MODEL, ModelError, metadata, open_session
+from serving.session import (
+    DEFAULT_MODEL,
+    INT8_MODEL,
+    ModelError,
+    ModelOutputError,
+    check_outputs,
+    logits_output,
+    metadata,
+    open_session,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -19,6 +28,7 @@ __all__ = [
     "BatchPrediction",
     "DigitResult",
     "ModelError",
+    "ModelOutputError",
     "Predictor",
     "predict_image",
     "predict_pixels",
@@ -65,16 +75,18 @@ class Predictor:
         self.model_path = Path(model_path)
         self.session = open_session(self.model_path, intra_op_threads, spinning)
         self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        self.output_name = logits_output(self.session).name  # by name: models may add outputs
         self.metadata = metadata(self.session)
 
     def predict(self, pixels: np.ndarray) -> BatchPrediction:
         """pixels: float [N,1,28,28] or [N,28,28] (a single [28,28] too) in [0, 1], ink high."""
         x = _as_batch(pixels)
-        logits = [
-            self.session.run([self.output_name], {self.input_name: x[i : i + CHUNK]})[0]
-            for i in range(0, len(x), CHUNK)
-        ]
+        logits = []
+        for i in range(0, len(x), CHUNK):
+            chunk = x[i : i + CHUNK]
+            (out,) = self.session.run([self.output_name], {self.input_name: chunk})
+            check_outputs({self.output_name: out}, len(chunk), self.model_path)
+            logits.append(out)
         return BatchPrediction(np.concatenate(logits) if logits else np.zeros((0, 10), np.float32))
 
     def __repr__(self) -> str:

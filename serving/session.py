@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +68,21 @@ def open_session(
     return session
 
 
+LOGITS, PROBABILITIES = "logits", "probabilities"  # output names of `python -m cnn export`
+
+
+class ModelOutputError(ModelError):
+    """The model ran but returned something that is not [N, 10] finite numbers."""
+
+
+def logits_output(session: ort.InferenceSession) -> ort.NodeArg:
+    """The output named ``logits`` (models may carry more outputs), else the first one."""
+    outputs = session.get_outputs()
+    return next((o for o in outputs if o.name == LOGITS), outputs[0] if outputs else None)
+
+
 def check_signature(session: ort.InferenceSession, path: str | Path) -> None:
-    """One float input [batch,1,28,28] and one float output [batch,10], or ModelError."""
+    """Float input [batch,1,28,28]; float [batch,10] logits (and probabilities); else ModelError."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     problems = []
     if len(inputs) != 1:
@@ -77,13 +91,37 @@ def check_signature(session: ort.InferenceSession, path: str | Path) -> None:
         problems.append(f"input {inputs[0].name} is {inputs[0].type} {inputs[0].shape}")
     if not outputs:
         problems.append("no outputs")
-    elif outputs[0].type != FLOAT_TENSOR or not _matches(outputs[0].shape, (CLASSES,)):
-        problems.append(f"output {outputs[0].name} is {outputs[0].type} {outputs[0].shape}")
+    checked = {logits_output(session).name, PROBABILITIES} if outputs else set()
+    for output in outputs:
+        if output.name in checked:
+            if output.type != FLOAT_TENSOR or not _matches(output.shape, (CLASSES,)):
+                problems.append(f"output {output.name} is {output.type} {output.shape}")
     if problems:
         raise ModelError(
             f"{path} is not a digit model: {'; '.join(problems)}. Expected input float "
             "[batch,1,28,28] and output float [batch,10] logits, as `python -m cnn export` writes"
         )
+
+
+def check_outputs(outputs: dict[str, np.ndarray], count: int, path: str | Path) -> None:
+    """Run-time half of the contract: ``logits`` (and ``probabilities``) are finite [count, 10].
+
+    Why at run time too: a graph can declare [batch, 10] and still return NaN or another shape
+    (a broken export, a hand-edited file); a NaN argmax would otherwise print as a digit.
+    """
+    for name, value in outputs.items():
+        shape = tuple(np.shape(value))
+        if shape != (count, CLASSES):
+            raise ModelOutputError(
+                f"{path} returned {name} of shape {list(shape)} for {count} image(s), expected "
+                f"[{count}, {CLASSES}]: not a digit model; re-export it with `python -m cnn export`"
+            )
+        bad = int(np.size(value) - np.isfinite(value).sum())
+        if bad:
+            raise ModelOutputError(
+                f"{path} returned {bad} non-finite value(s) (NaN/inf) in {name}: the model file "
+                "is broken; re-export it with `python -m cnn export`"
+            )
 
 
 def _matches(shape: list, tail: tuple[int, ...]) -> bool:

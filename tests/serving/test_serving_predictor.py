@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 from onnx import TensorProto, helper
 
 from serving import DEFAULT_MODEL, INT8_MODEL, DigitResult, ModelError, Predictor, predict_image
+from serving.predictor import ModelOutputError
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,55 @@ def test_predict_image_empty(predictor):
     result = predict_image(np.zeros((280, 280, 4), dtype=np.uint8), predictor)
     assert result.digit is None and result.probabilities is None and result.pixels is None
     assert result.seconds >= 0
+
+
+def _linear_model(path: Path, scale: float = 1.0, data_dependent_classes: bool = False) -> Path:
+    """pixels [n,1,28,28] -> Flatten -> MatMul W [784, 10] * scale -> ``logits``, plus a first
+    output ``features`` (so the logits are not output 0). With ``data_dependent_classes`` the
+    logits keep the first 5 * max(pixels) columns: a shape no load-time check can see."""
+    x = helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["n", 1, 28, 28])
+    features = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["n", 784])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", "k"])
+    weights = np.random.default_rng(0).normal(size=(784, 10)).astype(np.float32)
+    init = [
+        onnx.numpy_helper.from_array(weights, "w"),
+        onnx.numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+        onnx.numpy_helper.from_array(np.array([5.0], np.float32), "five"),
+        onnx.numpy_helper.from_array(np.array([0], np.int64), "zero"),
+        onnx.numpy_helper.from_array(np.array([1], np.int64), "one"),
+    ]
+    nodes = [
+        helper.make_node("Flatten", ["pixels"], ["features"]),
+        helper.make_node("MatMul", ["features", "w"], ["raw"]),
+        helper.make_node("Mul", ["raw", "scale"], ["scaled"]),
+    ]
+    if data_dependent_classes:
+        nodes += [
+            helper.make_node("ReduceMax", ["pixels"], ["peak"], keepdims=0),
+            helper.make_node("Mul", ["peak", "five"], ["end_float"]),
+            helper.make_node("Cast", ["end_float"], ["end"], to=TensorProto.INT64),
+            helper.make_node("Slice", ["scaled", "zero", "end", "one"], ["logits"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["scaled"], ["logits"]))
+    return _save(helper.make_graph(nodes, "g", [x], [features, logits], init), path)
+
+
+def test_logits_are_chosen_by_name(tmp_path, mnist_test):
+    model = Predictor(_linear_model(tmp_path / "two.onnx"))
+    assert model.output_name == "logits"
+    assert model.predict(mnist_test.images[:3]).logits.shape == (3, 10)
+
+
+def test_nan_outputs_are_refused_at_run_time(tmp_path, mnist_test):
+    model = Predictor(_linear_model(tmp_path / "nan.onnx", scale=float("nan")))
+    with pytest.raises(ModelOutputError, match=r"nan\.onnx returned 30 non-finite value\(s\)"):
+        model.predict(mnist_test.images[:3])
+
+
+def test_wrong_output_shape_is_refused_at_run_time(tmp_path, mnist_test):
+    model = Predictor(_linear_model(tmp_path / "five.onnx", data_dependent_classes=True))
+    with pytest.raises(ModelOutputError, match=r"logits of shape \[3, 5\] for 3 image\(s\)"):
+        model.predict(mnist_test.images[:3])
+    with pytest.raises(ModelOutputError):
+        predict_image(np.kron(mnist_test.images[0], np.ones((4, 4), np.uint8)), model)
