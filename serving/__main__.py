@@ -282,6 +282,12 @@ def _quantize_parser(sub: argparse._SubParsersAction) -> None:
         help="8-bit instead of 7-bit weights (only safe on CPUs with VNNI)",
     )
     p.add_argument("--no-eval", action="store_true", help="skip the test-set accuracy check")
+    p.add_argument(
+        "--max-loss",
+        type=float,
+        default=100 * d.max_accuracy_loss,
+        help="refuse to write the INT8 model if it loses more test accuracy (percentage points)",
+    )
     p.set_defaults(func=cmd_quantize)
 
 
@@ -289,7 +295,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cnn.data import load_mnist
-    from serving.quantize import QuantizeConfig, quantize_model
+    from serving.quantize import QuantizeConfig, check_request, quantize_model
 
     config = QuantizeConfig(
         model=args.model,
@@ -299,7 +305,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         method=args.method,
         per_channel=not args.per_tensor,
         reduce_range=not args.full_range,
+        max_accuracy_loss=args.max_loss / 100,
     )
+    check_request(config)  # before loading MNIST: refusals come at once
     test = None
     if not args.no_eval:
         split = load_mnist("test")

@@ -7,6 +7,7 @@ turns them into integer convolutions; activation ranges come from real training 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,19 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from cnn.files import atomic_write
-from serving.session import DEFAULT_MODEL, INT8_MODEL, open_session
+from serving.session import DEFAULT_MODEL, INT8_MODEL, ModelError, open_session
+
+# Operators that only a quantized graph holds: quantizing one again breaks it ("two nodes with
+# same node name") and would overwrite a good INT8 file with an invalid one.
+QUANTIZED_OPS = {
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,9 @@ class QuantizeConfig:
     # 7-bit weights: avoids int16 saturation of U8S8 products on CPUs without VNNI (the file is
     # shipped to unknown CPUs).
     reduce_range: bool = True
+    # The INT8 file is written only if it loses at most this much test accuracy (0.001 = 0.1
+    # percentage points, the project's target); checked on the written temp file.
+    max_accuracy_loss: float = 0.001
 
 
 METHODS = {
@@ -97,8 +113,7 @@ def quantize_model(
     Returns the output path, its sha256 and, with ``test``, both models' test accuracy (which
     is also written into the INT8 file's metadata as ``test_accuracy``).
     """
-    if config.method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {config.method!r}")
+    check_request(config)
     session = open_session(config.model)  # fails early and clearly on a bad fp32 model
     reader = MnistCalibration(
         calibration_images(train_images, config.calibration_images, config.seed),
@@ -127,13 +142,76 @@ def quantize_model(
         result["fp32_test_accuracy"] = test_accuracy(session, *test)
         int8 = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         result["int8_test_accuracy"] = extra["test_accuracy"] = test_accuracy(int8, *test)
+        _check_loss(result["fp32_test_accuracy"], result["int8_test_accuracy"], config)
     _set_metadata(model, config, extra)
-    out = Path(config.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: f.write(model.SerializeToString()))
-    open_session(config.out)  # the result must load and pass the signature check
+
+    def verify(written: Path) -> None:
+        """The temp file itself must load, pass the signature check and keep its accuracy."""
+        checked = open_session(written)
+        if test is not None:
+            measured = test_accuracy(checked, *test)
+            if measured != result["int8_test_accuracy"]:
+                raise ModelError(
+                    f"the INT8 model read back from disk scores {measured:.4%}, not "
+                    f"{result['int8_test_accuracy']:.4%}: {config.out} left unchanged"
+                )
+
+    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(config.out), lambda f: f.write(model.SerializeToString()), check=verify)
     result["sha256"] = sha256(config.out)
     return result
+
+
+def check_request(config: QuantizeConfig) -> None:
+    """Refuse, before any work, what would destroy a model file or produce a broken one."""
+    if config.method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {config.method!r}")
+    model, out = Path(config.model), Path(config.out)
+    if _same_file(model, out):
+        raise ValueError(
+            f"--out {out} is the --model file: quantizing would overwrite the fp32 model. "
+            f"Write the INT8 model elsewhere (default {INT8_MODEL})"
+        )
+    if model.is_file() and is_quantized(model):
+        raise ValueError(
+            f"{model} is already quantized (it holds quantization operators): quantize the fp32 "
+            f"model instead (--model {DEFAULT_MODEL}); nothing was written"
+        )
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'int8.onnx'}")
+    folder = out.absolute().parent
+    while not folder.exists():  # the folder is created later: its nearest ancestor must allow it
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {out}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: permission denied in {folder}; pick a writable location")
+
+
+def is_quantized(path: str | Path) -> bool:
+    """True if the ONNX file holds quantization operators or says it was quantized."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - not readable: open_session reports it properly
+        return False
+    ops = {node.op_type for node in model.graph.node}
+    return bool(ops & QUANTIZED_OPS) or any(p.key == "quantization" for p in model.metadata_props)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _check_loss(fp32: float, int8: float, config: QuantizeConfig) -> None:
+    if fp32 - int8 > config.max_accuracy_loss:
+        raise ValueError(
+            f"the INT8 model loses {100 * (fp32 - int8):.2f} percentage points of test accuracy "
+            f"(fp32 {fp32:.2%}, int8 {int8:.2%}; the limit is "
+            f"{100 * config.max_accuracy_loss:.2f}): {config.out} left unchanged. Try another "
+            "--method, more --calibration-images, or raise --max-loss"
+        )
 
 
 def test_accuracy(session: ort.InferenceSession, images: np.ndarray, labels: np.ndarray) -> float:

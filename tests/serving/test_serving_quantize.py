@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from serving import DEFAULT_MODEL, INT8_MODEL, ModelError, Predictor
+from serving.__main__ import main
 from serving.quantize import (
     MnistCalibration,
     QuantizeConfig,
     calibration_images,
+    is_quantized,
     quantize_model,
     sha256,
 )
@@ -86,3 +88,42 @@ def test_bad_requests(mnist_train, tmp_path):
             mnist_train.images[:10],
             QuantizeConfig(model=tmp_path / "none.onnx", out=tmp_path / "x"),
         )
+
+
+def test_quantizing_the_shipped_int8_model_is_refused_and_leaves_it_intact(tmp_path, capsys):
+    """The old failure: `quantize --model models/mnist_cnn_int8.onnx` (default --out is that same
+    file) wrote an invalid model over the good one before reporting an error."""
+    before = INT8_MODEL.read_bytes()
+    assert main(["quantize", "--model", str(INT8_MODEL)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is the --model file" in err and "Traceback" not in err
+    out = tmp_path / "again.onnx"
+    assert main(["quantize", "--model", str(INT8_MODEL), "--out", str(out)]) == 2
+    assert "already quantized" in capsys.readouterr().err
+    assert INT8_MODEL.read_bytes() == before
+    assert not out.exists() and list(INT8_MODEL.parent.glob("*.tmp")) == []
+
+
+def test_out_equal_to_model_is_refused(tmp_path, capsys):
+    model = tmp_path / "fp32.onnx"
+    model.write_bytes(DEFAULT_MODEL.read_bytes())
+    (tmp_path / "sub").mkdir()
+    for out in (model, tmp_path / "sub" / ".." / "fp32.onnx"):
+        assert main(["quantize", "--model", str(model), "--out", str(out)]) == 2
+        assert "is the --model file" in capsys.readouterr().err
+    assert model.read_bytes() == DEFAULT_MODEL.read_bytes()
+
+
+def test_a_model_over_the_accuracy_bound_is_never_written(mnist_train, mnist_test, tmp_path):
+    out = tmp_path / "int8.onnx"
+    out.write_bytes(b"the previous INT8 model")
+    config = QuantizeConfig(out=out, calibration_images=100, max_accuracy_loss=-1.0)
+    test = (mnist_test.images[:500], mnist_test.labels[:500])
+    with pytest.raises(ValueError, match=r"loses -?\d\.\d\d percentage points.*left unchanged"):
+        quantize_model(mnist_train.images, config, test)
+    assert out.read_bytes() == b"the previous INT8 model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8.onnx"]  # no temp file left
+
+
+def test_is_quantized():
+    assert is_quantized(INT8_MODEL) and not is_quantized(DEFAULT_MODEL)
