@@ -21,15 +21,40 @@ class SettingsError(ValueError):
     """Settings that cannot work together; the message says how to fix them."""
 
 
+#: highest polynomial degree the commands accept (Legendre columns stay well conditioned;
+#: higher degrees only cost time and memory)
+MAX_DEGREE = 30
+
+
 def check_degree(n: int, degree: int) -> None:
-    """The penalty-free fit (MLE) needs n > degree points."""
+    """A degree the commands accept (any n >= 2 works with a proper prior)."""
     if degree < 0:
         raise SettingsError(f"degree must be >= 0 (got {degree}); pass e.g. --degree 5")
-    if n <= degree:
-        raise SettingsError(
-            f"n={n} points cannot determine a degree-{degree} least-squares fit (needs n > degree);"
-            f" pass --n {degree + 1} or more, or a lower --degree"
-        )
+    if degree > MAX_DEGREE:
+        raise SettingsError(f"degree must be <= {MAX_DEGREE} (got {degree}); pass e.g. --degree 5")
+
+
+def underdetermined_note(n: int, degree: int) -> str:
+    """The plain-words reason there is no unique least-squares (MLE) fit, or ''."""
+    if n > degree:
+        return ""
+    return (
+        f"{n} points cannot pin down {degree + 1} coefficients: least squares (MLE) has no "
+        "unique answer; the prior (MAP, Ridge, Lasso, the posterior) still gives one"
+    )
+
+
+def resolve_sigma(data: Dataset, sigma: float | None = None, learn_sigma: bool = False):
+    """The noise sigma to fix, or None to treat it as unknown.
+
+    An explicit ``sigma`` wins; then ``learn_sigma``; then the data's known sigma (the course's
+    polynomial), which user data does not have (None: unknown).
+    """
+    if sigma is not None:
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise SettingsError(f"sigma must be > 0 (got {sigma}); pass e.g. --sigma 1.0")
+        return float(sigma)
+    return None if learn_sigma else data.sigma
 
 
 def point_estimates(
@@ -38,34 +63,55 @@ def point_estimates(
     lambda_l2: float = 1.0,
     lambda_l1: float = 5.0,
     basis: str = "legendre",
+    sigma: float | None = None,
 ) -> dict:
     """MLE, Normal/Laplace MAP (PyMC) and Ridge/Lasso (scikit-learn) in the design's basis.
 
     Returns the ``python -m bayes compare --json`` object: x, y, degree, sigma, design,
-    lambda_l2, lambda_l1, mle, map_normal, ridge, map_laplace, lasso.
+    lambda_l2, lambda_l1, mle, map_normal, ridge, map_laplace, lasso, then sigma_source and
+    notes. ``mle`` is None when n <= degree (no unique least-squares fit; ``notes`` says why),
+    a MAP is None when its optimizer failed (``notes`` says so). The MAP <-> penalty mapping
+    needs sigma: the data's known one, else ``sigma``, else its type-II ML estimate.
     """
-    from bayes.fit import map_estimate
+    from bayes.evidence import best_sigma_alpha
+    from bayes.fit import MapError, map_estimate
 
     check_degree(len(data.x), degree)
     X = Basis(degree, basis, data.x_range).matrix(data.x)
-    y, sigma = data.y, data.sigma
+    y = data.y
+    sigma = resolve_sigma(data, sigma)
+    source = "given"
+    if sigma is None:
+        if len(y) <= X.shape[1]:
+            raise SettingsError(
+                f"{len(y)} points cannot estimate the noise sigma at degree {degree}; "
+                "pass --sigma, or use a lower --degree"
+            )
+        sigma, source = best_sigma_alpha(X, y)[0], "estimated (type-II maximum likelihood)"
+    notes = [underdetermined_note(len(y), degree)] if len(y) <= degree else []
+
+    def map_or_none(prior, scale):
+        try:
+            return map_estimate(X, y, sigma, prior, scale).w.tolist()
+        except MapError as exc:
+            notes.append(f"{prior} MAP: {exc}")
+            return None
+
     return {
         "x": data.x.tolist(),
         "y": y.tolist(),
         "degree": degree,
-        "sigma": sigma,
+        "sigma": float(sigma),
         "design": X.tolist(),
         "lambda_l2": float(lambda_l2),
         "lambda_l1": float(lambda_l1),
-        "mle": map_estimate(X, y, sigma, "flat").w.tolist(),
-        "map_normal": map_estimate(
-            X, y, sigma, "normal", normal_scale(sigma, lambda_l2)
-        ).w.tolist(),
+        "mle": None if len(y) <= degree else map_or_none("flat", None),
+        "map_normal": map_or_none("normal", normal_scale(sigma, lambda_l2)),
         "ridge": ridge_coefs(X, y, lambda_l2).tolist(),
-        "map_laplace": map_estimate(
-            X, y, sigma, "laplace", laplace_scale(sigma, lambda_l1)
-        ).w.tolist(),
+        "map_laplace": map_or_none("laplace", laplace_scale(sigma, lambda_l1)),
         "lasso": lasso_coefs(X, y, lambda_l1).tolist(),
+        "sigma_source": source,
+        "notes": notes,
     }
 
 
@@ -102,24 +148,19 @@ def posterior(
     config=None,
     progress: Callable[[int, int], None] | None = None,
     progressbar: bool = False,
+    sigma: float | None = None,
 ):
     """NUTS posterior (``bayes.fit.NutsResult``) with monomial coefficients added.
 
     ``idata.posterior["w"]`` holds the coefficients in the design's basis,
     ``idata.posterior["w_monomial"]`` the same draws as plain monomial coefficients in x.
+    Sigma: see ``resolve_sigma`` (user data: learned with a HalfNormal prior unless given).
     """
     from bayes.fit import NutsConfig, sample_nuts
-    from bayes.models import PriorSpec
 
-    if prior == "flat":
-        check_degree(len(data.x), degree)
+    check_degree(len(data.x), degree)
     b = Basis(degree, basis, data.x_range)
-    spec = PriorSpec(
-        prior=prior,
-        scale=scale,
-        sigma=None if learn_sigma else data.sigma,
-        parameterization=parameterization,
-    )
+    spec = prior_spec(data, prior, scale, learn_sigma, parameterization, sigma)
     result = sample_nuts(
         b.matrix(data.x), data.y, spec, config or NutsConfig(), progress, progressbar
     )
@@ -128,47 +169,108 @@ def posterior(
     return result
 
 
+def prior_spec(
+    data: Dataset,
+    prior: str = "normal",
+    scale: float | None = None,
+    learn_sigma: bool = False,
+    parameterization: str = "qr",
+    sigma: float | None = None,
+):
+    """The ``PriorSpec`` the CLI and the app use for ``data``."""
+    from bayes.models import PriorSpec
+
+    return PriorSpec(
+        prior=prior,
+        scale=scale,
+        sigma=resolve_sigma(data, sigma, learn_sigma),
+        parameterization=parameterization,
+    )
+
+
+def predictive_curves(result, data: Dataset, basis: Basis, grid: np.ndarray, seed: int = 0):
+    """94% bands on ``grid``: the mean curve from the w draws, y from
+    ``pm.sample_posterior_predictive`` after ``pm.set_data`` (``bayes.fit.predict``)."""
+    from bayes.fit import predict
+    from bayes.plots import band_from_draws
+
+    G = basis.matrix(grid)
+    mu = result.idata.posterior["w"].values.reshape(-1, basis.n_coef) @ G.T
+    y_rep = predict(result.model, result.idata, G, seed=seed)
+    return band_from_draws(grid, mu, y_rep)
+
+
+def prior_curves(
+    data: Dataset, degree: int, spec, grid: np.ndarray, basis: str = "legendre", seed: int = 0
+) -> dict:
+    """``pm.sample_prior_predictive`` curves on ``grid`` (``bayes.fit.prior_predictive``)."""
+    from bayes.fit import prior_predictive
+    from bayes.plots import band_from_draws
+
+    b = Basis(degree, basis, data.x_range)
+    draws = prior_predictive(b.matrix(data.x), data.y, spec, b.matrix(grid), seed=seed)
+    band = band_from_draws(grid, draws["mu"], draws["y"])
+    band["curves"] = draws["mu"][:30]
+    return band
+
+
 def degree_selection(
     data: Dataset,
     max_degree: int = 10,
     basis: str = "legendre",
     with_loo: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    sigma: float | None = None,
+    learn_sigma: bool = False,
 ) -> dict:
-    """Log evidence (prior scale maximizing it) and LOO per degree; ``chosen_degree`` by evidence.
+    """Log evidence and LOO per degree; ``chosen_degree`` by evidence.
 
-    Uses the closed-form Gaussian posterior (Normal prior, known sigma = the data's noise).
+    Closed-form Gaussian posterior, Normal prior with its scale by type-II maximum likelihood;
+    sigma known (the course's data, or ``sigma``) or, when unknown (user data, or
+    ``learn_sigma``), also by type-II maximum likelihood per degree (then only degrees with
+    n > degree + 1 are scored). LOO degrees are compared with ``az.compare``; the one-SE rule
+    gives ``chosen_degree_loo_1se`` and ``loo_ties`` (``chosen_degree_loo`` stays the argmax).
     """
-    from bayes.evidence import chosen_degree, evidence_by_degree
+    from bayes.evidence import chosen_degree, evidence_by_degree, loo_comparison
 
     if max_degree < 0:
         raise SettingsError(f"max degree must be >= 0 (got {max_degree})")
+    check_degree(len(data.x), max_degree)
     if len(data.x) < 2:
         raise SettingsError("degree selection needs at least 2 points (LOO); pass --n 2 or more")
+    sig = resolve_sigma(data, sigma, learn_sigma)
     scores = evidence_by_degree(
         data.x,
         data.y,
-        data.sigma,
+        sig,
         max_degree,
         data.x_range,
         basis,
         with_loo,
-        seed=data.config.seed,
+        seed=data.seed,
         progress=progress,
     )
     out = {
         "n": len(data.x),
-        "sigma": data.sigma,
+        "sigma": sig,
         "basis": basis,
         "degrees": [s.degree for s in scores],
         "log_evidence": [s.log_evidence for s in scores],
         "prior_scale": [s.prior_scale for s in scores],
         "chosen_degree": chosen_degree(scores),
+        "sigma_known": sig is not None,
+        "sigma_estimate": [s.sigma for s in scores],
     }
     if with_loo:
+        cmp = loo_comparison(scores)
         out["loo_elpd"] = [s.loo.elpd for s in scores]
         out["loo_se"] = [s.loo.se for s in scores]
         out["pareto_k_max"] = [float(s.loo.pareto_k.max()) for s in scores]
         out["n_pareto_k_high"] = [s.loo.n_high_k for s in scores]
         out["chosen_degree_loo"] = max(scores, key=lambda s: s.loo.elpd).degree
+        out["elpd_diff"] = cmp["elpd_diff"]
+        out["elpd_diff_se"] = cmp["elpd_diff_se"]
+        out["stacking_weight"] = cmp["stacking_weight"]
+        out["loo_ties"] = cmp["ties"]
+        out["chosen_degree_loo_1se"] = cmp["chosen"]
     return out

@@ -5,11 +5,19 @@ Variants (same data, degree, Normal prior, known sigma):
 - ``monomial+direct`` (naive): raw 1, x, x^2, ... with the prior on those coefficients.
 - ``monomial+qr``: the naive model's exact posterior (prior still on the monomial
   coefficients), sampled in QR coordinates: isolates the effect of the parameterization.
-Compile time (model + logp/gradient build) and sampling time are reported separately.
+Compile time (model + logp/gradient build) and sampling time are reported separately. ESS is
+the minimum over every free variable and the coefficients w (``bayes.fit.diagnostics``).
+
+``blas_compare`` times ``legendre+qr`` twice, each in a fresh process: with PyTensor's BLAS
+fallback (``BAYES_BLAS=off``) and with SciPy's OpenBLAS (``bayes.blas``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,12 +34,16 @@ class BenchConfig:
     chains: int = 4
     seed: int = 0
     samplers: tuple[str, ...] = ("pymc",)
+    variants: tuple[str, ...] = tuple(f"{b}+{p}" for b, p in VARIANTS)
 
 
 def run_bench(
     data, config: BenchConfig = BenchConfig(), progress: Callable[[str], None] | None = None
 ) -> dict:
     """Time every variant (and sampler); return rows plus the import time of PyMC."""
+    from bayes.blas import configure
+
+    blas = configure()
     t0 = time.perf_counter()
     import pymc  # noqa: F401
 
@@ -43,6 +55,8 @@ def run_bench(
     rows = []
     for sampler in config.samplers:
         for basis, param in VARIANTS:
+            if f"{basis}+{param}" not in config.variants:
+                continue
             if progress is not None:
                 progress(f"{sampler}: {basis}+{param}")
             X = Basis(config.degree, basis, data.x_range).matrix(data.x)
@@ -65,8 +79,50 @@ def run_bench(
             )
     base = {r["sampler"]: r["ess_bulk_per_s"] for r in rows if r["variant"] == "monomial+direct"}
     for r in rows:
-        r["speedup_vs_naive"] = r["ess_bulk_per_s"] / base[r["sampler"]]
-    return {"import_pymc_s": import_s, "degree": config.degree, "rows": rows}
+        r["speedup_vs_naive"] = r["ess_bulk_per_s"] / base.get(r["sampler"], float("nan"))
+    return {"import_pymc_s": import_s, "degree": config.degree, "rows": rows, "blas": blas}
+
+
+def blas_compare(args, progress: Callable[[str], None] | None = None) -> dict:
+    """ESS/s of ``legendre+qr`` with PyTensor's BLAS fallback vs SciPy's OpenBLAS.
+
+    Each setting runs in its own process (PyTensor reads the BLAS flags once); both processes
+    get the same data, draws and seed. Returns both rows and the ratio of ESS/s.
+    """
+    runs = {}
+    for setting in ("off", "auto"):
+        if progress is not None:
+            progress(f"legendre+qr with BAYES_BLAS={setting}")
+        cmd = [sys.executable, "-m", "bayes", "bench", "--json", "--variant", "legendre+qr"]
+        cmd += ["--degree", str(args.degree), "--draws", str(args.draws), "--tune", str(args.tune)]
+        cmd += ["--n", str(args.n), "--noise", str(args.noise), "--seed", str(args.seed)]
+        env = {**os.environ, "BAYES_BLAS": setting}
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        res = json.loads(out)
+        runs[setting] = {**res["rows"][0], "blas": res["blas"]}
+    ratio = runs["auto"]["ess_bulk_per_s"] / runs["off"]["ess_bulk_per_s"]
+    return {
+        "degree": args.degree,
+        "fallback": runs["off"],
+        "openblas": runs["auto"],
+        "ratio": ratio,
+    }
+
+
+def format_blas(result: dict) -> str:
+    """A Markdown table of ``blas_compare``."""
+    lines = [
+        "| BLAS | compile s | sample s | min bulk ESS | ESS/s (bulk) |",
+        "|---|---|---|---|---|",
+    ]
+    for key in ("fallback", "openblas"):
+        r = result[key]
+        lines.append(
+            f"| {r['blas']} | {r['compile_s']:.2f} | {r['sample_s']:.2f} | "
+            f"{r['ess_bulk_min']:.0f} | {r['ess_bulk_per_s']:.0f} |"
+        )
+    lines.append(f"\nESS/s with OpenBLAS / without: {result['ratio']:.2f}x")
+    return "\n".join(lines)
 
 
 def format_table(result: dict) -> str:

@@ -1,4 +1,8 @@
-"""The course's fifth-degree polynomial and seeded noisy samples of it."""
+"""Data sets: seeded noisy samples of the course's fifth-degree polynomial, or the user's own.
+
+A ``Dataset`` carries the training points, a test sample when the truth is known (the course's
+polynomial), and the noise sigma when it is known; user data (``bayes.userdata``) has neither.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,13 @@ import numpy as np
 COURSE_COEFS: tuple[float, ...] = (0.5423, -3.2648, -16.5311, 43.3645, 25.6159, -51.2418)
 
 
+#: Most points any command accepts: a NUTS fit stores chains x draws x n log-likelihood
+#: values (4 x 1000 x 10,000 doubles = 320 MB), so more would exhaust a laptop's memory.
+MAX_N = 10_000
+
+
 class DataError(ValueError):
-    """Bad data settings (n, noise, x-range); the message says how to fix them."""
+    """Bad data settings (n, noise, x-range) or a bad data file; the message says the fix."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,13 @@ class DataConfig:
     coefs: tuple[float, ...] = field(default=COURSE_COEFS)
 
     def validate(self) -> None:
-        if self.n < 1:
-            raise DataError(f"n must be >= 1 (got {self.n}); pass e.g. --n 50")
+        if self.n < 2:
+            raise DataError(f"n must be >= 2 (got {self.n}); pass e.g. --n 50")
+        if self.n > MAX_N:
+            raise DataError(
+                f"n must be <= {MAX_N:,} (got {self.n:,}): a posterior stores chains x draws x n "
+                "log-likelihood values and would run the machine out of memory; pass e.g. --n 1000"
+            )
         if not self.noise > 0:
             raise DataError(f"noise sigma must be > 0 (got {self.noise}); pass e.g. --noise 1.0")
         lo, hi = self.x_range
@@ -37,21 +51,40 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training sample (x, y), a fresh test sample from the same distribution, and the truth."""
+    """Training sample (x, y); for the course's polynomial also a test sample and the truth.
+
+    ``config`` is None for user data: then there is no test sample, no true curve, the noise
+    sigma is unknown (``sigma`` is None) and the x-range is the data's own.
+    """
 
     x: np.ndarray
     y: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    config: DataConfig
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    config: DataConfig | None = None
+    source: str = "the course's polynomial"
+    x_label: str = "x"
+    y_label: str = "y"
 
     @property
-    def sigma(self) -> float:
-        return self.config.noise
+    def sigma(self) -> float | None:
+        """The known noise sigma (the course's data), or None (user data: learn it)."""
+        return None if self.config is None else self.config.noise
 
     @property
     def x_range(self) -> tuple[float, float]:
+        if self.config is None:
+            return (float(np.min(self.x)), float(np.max(self.x)))
         return self.config.x_range
+
+    @property
+    def truth(self) -> tuple[float, ...] | None:
+        """Monomial coefficients of the true curve, when known."""
+        return None if self.config is None else self.config.coefs
+
+    @property
+    def seed(self) -> int:
+        return 0 if self.config is None else self.config.seed
 
 
 def true_curve(x: np.ndarray, coefs: tuple[float, ...] = COURSE_COEFS) -> np.ndarray:

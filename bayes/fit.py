@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -270,7 +270,7 @@ def sample_nuts(
         model=model,
         compile_s=compile_s,
         sample_s=sample_s,
-        diagnostics=diagnostics(idata, sample_s),
+        diagnostics=diagnostics(idata, sample_s, free_variable_names(idata, model)),
     )
 
 
@@ -300,25 +300,113 @@ def _sample_nutpie(model, config: NutsConfig, t0: float) -> NutsResult:
         model=model,
         compile_s=compile_s,
         sample_s=sample_s,
-        diagnostics=diagnostics(idata, sample_s),
+        diagnostics=diagnostics(idata, sample_s, free_variable_names(idata, model)),
     )
 
 
-def diagnostics(idata, sample_s: float | None = None, var: str = "w") -> dict:
-    """Worst-case r_hat, bulk/tail ESS over the coefficients, divergences, ESS per second."""
+#: the targets a fit must meet (Vehtari et al. 2021): r_hat <= 1.01, bulk and tail ESS >= 400
+MAX_R_HAT = 1.01
+MIN_ESS = 400
+
+
+def free_variable_names(idata, model=None) -> list[str]:
+    """Every sampled variable (theta or intercept/beta, sigma, the horseshoe's tau, lam, c2, z)
+    plus the user's coefficients w: diagnostics must cover all of them, not just w."""
+    names = [rv.name for rv in model.free_RVs] if model is not None else []
+    if not names:  # e.g. read back from netCDF: every non-derived posterior variable
+        names = [v for v in idata.posterior.data_vars if v not in ("w_monomial", "beta")]
+    return [n for n in dict.fromkeys([*names, "w"]) if n in idata.posterior]
+
+
+def diagnostics(idata, sample_s: float | None = None, var_names: list[str] | None = None) -> dict:
+    """Worst-case r_hat, bulk/tail ESS over every free variable, divergences, ESS per second.
+
+    ``worst_r_hat`` / ``worst_ess`` name the variable element responsible (e.g. ``lam[w7]``).
+    """
     import arviz as az
 
-    summ = az.summary(idata, var_names=[var], kind="diagnostics")
+    names = var_names or free_variable_names(idata)
+    summ = az.summary(idata, var_names=names, kind="diagnostics")
     out = {
         "r_hat_max": float(summ["r_hat"].max()),
         "ess_bulk_min": float(summ["ess_bulk"].min()),
         "ess_tail_min": float(summ["ess_tail"].min()),
         "divergences": int(idata.sample_stats["diverging"].sum()),
+        "checked_variables": names,
+        "worst_r_hat": str(summ["r_hat"].idxmax()),
+        "worst_ess": str(summ[["ess_bulk", "ess_tail"]].min(axis=1).idxmin()),
     }
     if sample_s:
         out["sample_s"] = float(sample_s)
         out["ess_bulk_per_s"] = out["ess_bulk_min"] / sample_s
     return out
+
+
+def problems(diag: dict) -> list[str]:
+    """One plain sentence per failed check (empty when the fit can be trusted)."""
+    out = []
+    if diag["divergences"] > 0:
+        out.append(
+            f"{diag['divergences']} divergent transitions: the sampler could not follow the "
+            "posterior's curvature; raise --tune, or try another prior scale"
+        )
+    if not diag["r_hat_max"] <= MAX_R_HAT:
+        out.append(
+            f"r_hat {diag['r_hat_max']:.3f} > {MAX_R_HAT} ({diag['worst_r_hat']}): the chains "
+            "disagree; run more --draws and --tune"
+        )
+    ess = min(diag["ess_bulk_min"], diag["ess_tail_min"])
+    if not ess >= MIN_ESS:
+        out.append(
+            f"effective sample size {ess:.0f} < {MIN_ESS} ({diag['worst_ess']}): too few "
+            "independent draws for reliable intervals; run more --draws"
+        )
+    return out
+
+
+def predict(model, idata, X_new: np.ndarray, seed: int = 0):
+    """Posterior predictive draws of y at new design rows: ``pm.set_data`` on the model's
+    "X" (and a placeholder "y_obs" of the new length), then ``pm.sample_posterior_predictive``.
+    Returns an array [chains * draws, len(X_new)]."""
+    import pymc as pm
+
+    with model:
+        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
+        pp = pm.sample_posterior_predictive(
+            idata, var_names=["y"], predictions=True, random_seed=seed, progressbar=False
+        )
+    y = pp.predictions["y"].values
+    return y.reshape(-1, y.shape[-1])
+
+
+def prior_predictive(
+    X: np.ndarray, y: np.ndarray, spec: PriorSpec, X_new: np.ndarray, draws: int = 200, seed=0
+) -> dict:
+    """``pm.sample_prior_predictive`` on a grid: what the prior says before any data.
+
+    A flat intercept cannot be sampled, so for this picture the intercept is drawn from
+    Normal(mean y, sd y) (only the level of the curves depends on it); a flat prior on the
+    slopes has no prior predictive at all (ModelError). Returns coefficient draws "w" [draws, p]
+    and the curves "mu" and noisy "y" on X_new [draws, len(X_new)].
+    """
+    import pymc as pm
+
+    from bayes.models import ModelError
+
+    if spec.prior == "flat":
+        raise ModelError("a flat prior has no prior predictive (it is not a distribution)")
+    proper = replace(
+        spec,
+        parameterization="direct",
+        intercept_scale=float(np.std(y)) or 1.0,
+        intercept_loc=float(np.mean(y)),
+    )
+    model = build_model(X, y, proper)
+    with model:
+        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
+        prior = pm.sample_prior_predictive(draws=draws, var_names=["w", "y"], random_seed=seed)
+    w = prior.prior["w"].values.reshape(draws, -1)
+    return {"w": w, "mu": w @ X_new.T, "y": prior.prior_predictive["y"].values.reshape(draws, -1)}
 
 
 def gaussian_posterior(X: np.ndarray, y: np.ndarray, sigma: float, tau: float | None):

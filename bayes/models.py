@@ -11,6 +11,13 @@ Two parameterizations of the *same* posterior:
   constant, so the prior stays on the user's coefficients and the posterior is unchanged, but
   theta's posterior is close to isotropic, which is what NUTS wants.
 The horseshoe is always non-centred (beta = tau * lambda_tilde * z) and ignores ``qr``.
+QR needs more points than coefficients (R must be invertible); with n <= D + 1 the model falls
+back to ``direct``, which the proper prior on the slopes keeps proper.
+
+The design matrix and y are ``pm.Data`` ("X", "y_obs"), so predictions on a grid are
+``pm.set_data`` + ``pm.sample_posterior_predictive`` (``bayes.fit.predict``).
+``intercept_scale`` replaces the flat intercept with Normal(intercept_loc, intercept_scale):
+needed wherever the prior must be proper (SMC evidence, prior predictive draws).
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ class PriorSpec:
 
     ``scale``: tau of Normal(0, tau), b of Laplace(0, b), the global scale tau0 of the
     horseshoe (default: Piironen & Vehtari's p0/(D - p0) * sigma/sqrt(n) with p0 = D/2);
-    ignored for ``flat``. ``sigma=None`` learns the noise with a HalfNormal prior.
+    ignored for ``flat``. ``sigma=None`` learns the noise with a HalfNormal(sigma_scale) prior
+    (default scale: twice the standard deviation of y, so the noise cannot exceed the spread of
+    y by much). ``intercept_scale=None`` keeps the intercept flat.
     """
 
     prior: str = "normal"
@@ -42,6 +51,9 @@ class PriorSpec:
     sigma: float | None = 1.0
     parameterization: str = "qr"
     slab_scale: float = 10.0
+    intercept_scale: float | None = None
+    intercept_loc: float = 0.0
+    sigma_scale: float | None = None
 
     def validate(self, n: int, p: int) -> None:
         if self.prior not in PRIORS:
@@ -53,6 +65,10 @@ class PriorSpec:
             )
         if self.scale is not None and not (np.isfinite(self.scale) and self.scale > 0):
             raise ModelError(f"prior scale must be > 0 (got {self.scale}); pass e.g. --scale 10")
+        for name in ("intercept_scale", "sigma_scale"):
+            v = getattr(self, name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ModelError(f"{name.replace('_', ' ')} must be > 0 (got {v})")
         if self.sigma is not None and not (np.isfinite(self.sigma) and self.sigma > 0):
             raise ModelError(f"noise sigma must be > 0 (got {self.sigma}); pass e.g. --noise 1")
         if self.prior == "flat" and n <= p - 1:
@@ -87,7 +103,16 @@ def _sigma(spec: PriorSpec, y: np.ndarray):
     if spec.sigma is not None:
         return float(spec.sigma)
     # weakly informative: the noise cannot exceed the spread of y by much
-    return pm.HalfNormal("sigma", sigma=2.0 * float(np.std(y)) + 1e-12)
+    scale = spec.sigma_scale if spec.sigma_scale is not None else 2.0 * float(np.std(y)) + 1e-12
+    return pm.HalfNormal("sigma", sigma=scale)
+
+
+def _intercept(spec: PriorSpec):
+    import pymc as pm
+
+    if spec.intercept_scale is None:
+        return pm.Flat("intercept")
+    return pm.Normal("intercept", spec.intercept_loc, spec.intercept_scale)
 
 
 def _direct_slopes(spec: PriorSpec, n_slope: int, sigma, n: int):
@@ -112,39 +137,50 @@ def _direct_slopes(spec: PriorSpec, n_slope: int, sigma, n: int):
     return pm.Deterministic("beta", tau * lam_t * z, dims="slope")
 
 
+def uses_qr(spec: PriorSpec, n: int, p: int) -> bool:
+    """QR coordinates only where they exist: R invertible needs n > p; never for the horseshoe."""
+    return spec.parameterization == "qr" and spec.prior != "horseshoe" and n > p
+
+
 def build_model(X: np.ndarray, y: np.ndarray, spec: PriorSpec = PriorSpec()):
-    """A PyMC model of y ~ Normal(X w, sigma) with ``spec``'s prior on w[1:] and flat w[0]."""
+    """A PyMC model of y ~ Normal(X w, sigma) with ``spec``'s prior on w[1:] (see module doc)."""
     import pymc as pm
     import pytensor.tensor as pt
 
+    from bayes.blas import configure
+
+    configure()
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p = X.shape
     spec.validate(n, p)
     if not np.allclose(X[:, 0], 1.0):
         raise ModelError("design column 0 must be the constant 1 (the unpenalized intercept)")
-    coords = {"coef": coef_labels(p), "slope": coef_labels(p)[1:], "obs": np.arange(n)}
-    qr = spec.parameterization == "qr" and spec.prior != "horseshoe"
+    coords = {"coef": coef_labels(p), "slope": coef_labels(p)[1:]}
     with pm.Model(coords=coords) as model:
+        X_data = pm.Data("X", X)
+        y_data = pm.Data("y_obs", y)
         # priors
         sigma = _sigma(spec, y)
-        if qr:
-            Q, R = np.linalg.qr(X)
-            sign = np.sign(np.diag(R))  # make diag(R) > 0 so theta has the signs of w
-            Q, R = Q * sign, R * sign[:, None]
+        if uses_qr(spec, n, p):
+            R = np.linalg.qr(X, mode="r")
+            R = R * np.sign(np.diag(R))[:, None]  # diag(R) > 0 so theta has the signs of w
             theta = pm.Flat("theta", dims="coef")
             w = pm.Deterministic("w", pt.dot(np.linalg.inv(R), theta), dims="coef")
-            if p > 1:
-                pm.Potential("prior_w", _prior_logp(spec, w[1:]))
-            mu = pt.dot(Q, theta)
+            logp = _prior_logp(spec, w[1:]) if p > 1 else 0.0
+            if spec.intercept_scale is not None:
+                dist = pm.Normal.dist(spec.intercept_loc, spec.intercept_scale)
+                logp = logp + pm.logp(dist, w[0])
+            if p > 1 or spec.intercept_scale is not None:
+                pm.Potential("prior_w", logp)
         else:
-            intercept = pm.Flat("intercept")
+            intercept = _intercept(spec)
             if p > 1:
                 beta = _direct_slopes(spec, p - 1, sigma, n)
                 w = pm.Deterministic("w", pt.concatenate([intercept[None], beta]), dims="coef")
             else:
                 w = pm.Deterministic("w", intercept[None], dims="coef")
-            mu = pt.dot(X, w)
+        mu = pt.dot(X_data, w)
         # likelihood
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_data, shape=X_data.shape[0])
     return model

@@ -80,6 +80,8 @@ def _check_intercept(X: np.ndarray) -> None:
 def ridge_coefs(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     """scikit-learn Ridge at our lambda_l2, returned as [w_0, w_1, ...] in X's basis."""
     _check_intercept(X)
+    if X.shape[1] == 1:  # degree 0: no slopes to penalize (scikit-learn rejects 0 features)
+        return np.array([y.mean()])
     model = Ridge(alpha=sklearn_ridge_alpha(lam), fit_intercept=True, solver="cholesky")
     model.fit(X[:, 1:], y)
     return np.concatenate([[model.intercept_], model.coef_])

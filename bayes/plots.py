@@ -1,4 +1,8 @@
-"""Matplotlib figures (returned, never shown or saved here): predictive band, paths, evidence."""
+"""Matplotlib figures (returned, never shown or saved here): predictive bands, paths, evidence.
+
+Every figure is ``FIGSIZE`` wide and tall (the app shows them side by side with the same
+width), with labelled axes and a legend.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bayes.data import COURSE_COEFS, true_curve  # noqa: E402
+from bayes.data import true_curve  # noqa: E402
 from bayes.design import Basis  # noqa: E402
 
+FIGSIZE = (7.0, 4.2)
+LEVEL = 0.94
 
-def predictive_band(
-    basis: Basis,
-    w_draws: np.ndarray,
-    sigma_draws: np.ndarray | float,
-    x_grid: np.ndarray,
-    seed: int = 0,
-    level: float = 0.94,
+
+def band_from_draws(
+    x_grid: np.ndarray, mu: np.ndarray, y_rep: np.ndarray, level: float = LEVEL
 ) -> dict:
-    """Mean curve, credible band of the mean and posterior-predictive band on ``x_grid``."""
-    w = np.asarray(w_draws).reshape(-1, basis.n_coef)
-    mu = w @ basis.matrix(x_grid).T
-    sig = np.broadcast_to(
-        np.asarray(sigma_draws, dtype=float).reshape(-1, 1)
-        if np.ndim(sigma_draws)
-        else sigma_draws,
-        (mu.shape[0], 1),
-    )
-    y_rep = mu + np.random.default_rng(seed).normal(size=mu.shape) * sig
+    """Mean curve, credible band of the mean and predictive band from draws [draws, grid]."""
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return {
         "x": x_grid,
@@ -39,27 +32,75 @@ def predictive_band(
     }
 
 
-def posterior_predictive_figure(x, y, band: dict, coefs=COURSE_COEFS, title: str = ""):
-    """Data, true curve, posterior mean and its 94% bands."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def predictive_band(
+    basis: Basis,
+    w_draws: np.ndarray,
+    sigma_draws: np.ndarray | float,
+    x_grid: np.ndarray,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict:
+    """The same bands computed in NumPy from coefficient and sigma draws (no PyMC model)."""
+    w = np.asarray(w_draws).reshape(-1, basis.n_coef)
+    mu = w @ basis.matrix(x_grid).T
+    sig = np.broadcast_to(
+        np.asarray(sigma_draws, dtype=float).reshape(-1, 1)
+        if np.ndim(sigma_draws)
+        else sigma_draws,
+        (mu.shape[0], 1),
+    )
+    y_rep = mu + np.random.default_rng(seed).normal(size=mu.shape) * sig
+    return band_from_draws(x_grid, mu, y_rep, level)
+
+
+def _limits(ax, y) -> None:
+    """Keep the data in view: wild high-degree curves must not squash it to a line."""
+    lo, hi = float(np.min(y)), float(np.max(y))
+    pad = 0.5 * (hi - lo) + 1e-9
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def posterior_predictive_figure(
+    x, y, band: dict, coefs=None, title: str = "", labels: tuple[str, str] = ("x", "y")
+):
+    """Data, the true curve when known (``coefs``), the posterior mean and its 94% bands."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
     g = band["x"]
-    ax.fill_between(g, *band["pred_band"], alpha=0.2, color="C0", label="94% predictive")
-    ax.fill_between(g, *band["mu_band"], alpha=0.4, color="C0", label="94% mean curve")
-    ax.plot(g, band["mean"], color="C0", label="posterior mean")
-    ax.plot(g, true_curve(g, coefs), "k--", label="true polynomial")
+    ax.fill_between(g, *band["pred_band"], alpha=0.2, color="C0", label="94% of new points")
+    ax.fill_between(g, *band["mu_band"], alpha=0.4, color="C0", label="94% of curves")
+    ax.plot(g, band["mean"], color="C0", label="posterior mean curve")
+    if coefs is not None:
+        ax.plot(g, true_curve(g, coefs), "k--", label="true polynomial")
     ax.scatter(x, y, s=12, color="C3", label="data", zorder=3)
-    ax.set(xlabel="x", ylabel="y", title=title or "posterior predictive")
-    ax.legend(fontsize=8)
+    _limits(ax, y)
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title or "posterior predictive")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def prior_predictive_figure(x, y, band: dict, title: str = "", labels=("x", "y")):
+    """Curves drawn from the prior alone (before any data), with the data for scale."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    g = band["x"]
+    ax.fill_between(g, *band["mu_band"], alpha=0.25, color="C2", label="94% of prior curves")
+    for i, curve in enumerate(band.get("curves", [])):
+        ax.plot(g, curve, color="C2", lw=0.6, alpha=0.5, label="prior draws" if i == 0 else None)
+    ax.scatter(x, y, s=12, color="C3", label="data (not used by the prior)", zorder=3)
+    _limits(ax, np.concatenate([np.asarray(y), band["mu_band"].ravel()]))
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title or "prior predictive")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
 
 def path_figure(lambdas: np.ndarray, path: np.ndarray, lam: float, map_w: np.ndarray, title: str):
     """Coefficients (slopes) vs lambda, with the MAP at the chosen lambda marked."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=FIGSIZE)
     for j in range(1, path.shape[1]):
         ax.plot(lambdas, path[:, j], color=f"C{j % 10}", label=f"w{j}")
-        ax.plot([lam], [map_w[j]], "o", color=f"C{j % 10}", mec="k")
+        if map_w is not None:
+            ax.plot([lam], [map_w[j]], "o", color=f"C{j % 10}", mec="k")
     ax.set_xscale("log")
     ax.axvline(lam, color="gray", lw=0.8, ls=":")
     ax.set(xlabel="lambda", ylabel="coefficient", title=title)
@@ -68,31 +109,66 @@ def path_figure(lambdas: np.ndarray, path: np.ndarray, lam: float, map_w: np.nda
     return fig
 
 
-def evidence_figure(degrees, log_evidence, loo_elpd=None, chosen: int | None = None):
-    """Log evidence (and LOO elpd) per degree."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(degrees, log_evidence, "o-", label="log evidence")
-    if loo_elpd is not None:
-        ax.plot(degrees, loo_elpd, "s--", label="LOO elpd")
+def evidence_figure(
+    degrees, log_evidence, loo_elpd=None, chosen: int | None = None, loo_se=None, ties=None
+):
+    """Two panels, each as a difference from its best degree (the levels are not comparable:
+    the flat intercept makes log evidence defined only up to a constant): log evidence, and
+    LOO elpd with its standard error; degrees within one SE of the best LOO are marked."""
+    panels = 1 if loo_elpd is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=FIGSIZE, squeeze=False)
+    ev = np.asarray(log_evidence) - np.max(log_evidence)
+    ax = axes[0, 0]
+    ax.plot(degrees, ev, "o-", color="C0")
     if chosen is not None:
-        ax.axvline(chosen, color="gray", ls=":", label=f"chosen degree {chosen}")
-    ax.set(xlabel="degree", ylabel="log score")
-    ax.legend()
+        ax.axvline(chosen, color="gray", ls=":", label=f"best: degree {chosen}")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set(xlabel="degree", ylabel="log evidence - best", title="evidence")
+    if loo_elpd is not None:
+        ax = axes[0, 1]
+        elpd = np.asarray(loo_elpd) - np.max(loo_elpd)
+        se = np.zeros_like(elpd) if loo_se is None else np.asarray(loo_se)
+        ax.errorbar(degrees, elpd, yerr=se, fmt="s--", color="C1", capsize=3, label="elpd ± SE")
+        if ties:
+            idx = [list(degrees).index(d) for d in ties]
+            ax.plot(ties, elpd[idx], "o", mfc="none", mec="k", ms=11, label="within 1 SE of best")
+        ax.set(xlabel="degree", ylabel="LOO elpd - best", title="leave-one-out")
+        ax.legend(fontsize=8, loc="lower right")
+    for a in axes.ravel():  # the worst degrees are hundreds of nats down: show the top
+        a.set_ylim(bottom=max(a.get_ylim()[0], -40))
     fig.tight_layout()
     return fig
 
 
 def trace_figure(idata, var: str = "w"):
-    """ArviZ rank-trace plot of the coefficients."""
+    """ArviZ rank-trace plot of the coefficients, one line per chain, sized to be read."""
     import arviz as az
 
-    axes = az.plot_trace(idata, var_names=[var], kind="rank_vlines", compact=True)
-    return np.asarray(axes).ravel()[0].figure
+    n_coef = idata.posterior[var].shape[-1]
+    axes = az.plot_trace(
+        idata,
+        var_names=[var],
+        kind="rank_vlines",
+        compact=True,
+        legend=True,
+        figsize=(FIGSIZE[0] * 1.4, FIGSIZE[1]),
+        chain_prop={"color": [f"C{i}" for i in range(idata.posterior.sizes["chain"])]},
+    )
+    fig = np.asarray(axes).ravel()[0].figure
+    fig.suptitle(f"{var}: {n_coef} coefficients, rank plot per chain (flat = chains agree)")
+    fig.tight_layout()
+    return fig
 
 
-def forest_figure(idata, var: str = "w"):
+def forest_figure(idata, var: str = "w", labels: list[str] | None = None):
     """ArviZ forest plot (94% HDI, r_hat) of the coefficients."""
     import arviz as az
 
-    axes = az.plot_forest(idata, var_names=[var], combined=True, r_hat=True)
-    return np.asarray(axes).ravel()[0].figure
+    axes = az.plot_forest(
+        idata, var_names=[var], combined=True, r_hat=True, figsize=FIGSIZE, hdi_prob=LEVEL
+    )
+    ax = np.asarray(axes).ravel()[0]
+    if labels is not None:
+        ticks = ax.get_yticklabels()
+        ax.set_yticklabels(list(reversed(labels))[: len(ticks)])
+    return ax.figure
