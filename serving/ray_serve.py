@@ -108,12 +108,16 @@ def build_app(
 ) -> serve.Application:
     """The Serve application; ``replicas="auto"`` autoscales between 1 and the CPU count."""
     server = server or ServerConfig()
-    batch = batch or BatchConfig()
+    options = deployment_options(server, batch or BatchConfig(), replicas)
+    return DigitService.options(**options).bind(_server_args(server))
+
+
+def deployment_options(server: ServerConfig, batch: BatchConfig, replicas: int | str) -> dict:
+    """Serve deployment options (what `serve build` writes into serving/serve_config.yaml)."""
     # A replica takes at most max_ongoing_requests requests at once; Serve's default (5) would
     # silently cap every batch at 5, so leave room for one full batch running, one filling.
-    ongoing = max(2 * batch.max_batch_size, 16)
     options: dict[str, Any] = {
-        "max_ongoing_requests": ongoing,
+        "max_ongoing_requests": max(2 * batch.max_batch_size, 16),
         "user_config": asdict(batch),
         "ray_actor_options": {"num_cpus": server.threads},
     }
@@ -125,7 +129,7 @@ def build_app(
         }
     else:
         options["num_replicas"] = int(replicas)
-    return DigitService.options(**options).bind(_server_args(server))
+    return options
 
 
 def _server_args(server: ServerConfig) -> dict[str, Any]:
