@@ -112,10 +112,10 @@ try:
 except ValueError as error:
     st.error(f"Cannot compute this: {error}.")
 else:
-    dropped = numbers["valid_dropped_inputs"]
+    dropped = numbers["valid_dropped_positions"]  # counted from 1, as in the figure
     st.write(
         f"VALID gives **{numbers['valid_outputs']}** outputs"
-        + (f" and drops inputs {[i + 1 for i in dropped]}" if dropped else "")
+        + (f" and drops inputs {', '.join(map(str, dropped))}" if dropped else "")
         + f"; SAME gives **{numbers['same_outputs']}**, padding "
         f"{numbers['same_padding_before_after'][0]} before and "
         f"{numbers['same_padding_before_after'][1]} after."

@@ -91,7 +91,10 @@ def padding_1d(n: int = 13, k: int = 6, stride: int = 5) -> dict[str, Any]:
         "filter_width": k,
         "stride": stride,
         "valid_outputs": len(windows_1d(n, k, stride, "VALID")),
+        # 0-based indices (kept for --json readers) and the same inputs counted from 1, as the
+        # course's figure, the CLI and the app show them
         "valid_dropped_inputs": dropped_inputs(n, k, stride, "VALID"),
+        "valid_dropped_positions": [i + 1 for i in dropped_inputs(n, k, stride, "VALID")],
         "same_outputs": len(windows_1d(n, k, stride, "SAME")),
         "same_padding_before_after": list(same_padding(n, k, stride)),
     }

@@ -1,4 +1,5 @@
-"""Figures of the initialization lab: the course's 2x2 grid and a per-layer std summary."""
+"""Figures of the initialization lab: the course's 2x2 grid, per-layer profiles over seeds
+(median line, band from the smallest to the largest seed) and the "does it train?" curves."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnn.labs.block import INIT_TITLES
+
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X")
 
 PANELS = (("z", "Z-values"), ("weights", "Weights"), ("activations", "Activations"),
           ("gradients", "Gradients"))  # fmt: skip
@@ -39,20 +43,54 @@ def epoch0_figure(e) -> Figure:
     return fig
 
 
-def summary_figure(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Per-layer std of each quantity (columns) for every activation (rows), one line per init."""
-    acts = list(dict.fromkeys(r["activation"] for r in rows))
-    fig = Figure(figsize=(13, 3 * len(acts) + 0.6), layout="constrained")
-    axes = fig.subplots(len(acts), 4, squeeze=False)
+def _style(k: int) -> dict[str, Any]:
+    """Distinct dash + marker per line, so lines that coincide still read apart."""
+    return {"ls": LINE_STYLES[k % len(LINE_STYLES)], "marker": MARKERS[k % len(MARKERS)]}
+
+
+def profile_figure(profiles: dict[tuple[str, str], dict[str, np.ndarray]], n_seeds: int) -> Figure:
+    """Per activation (rows) the four per-layer numbers (columns), one line per initializer:
+    the median over seeds, shaded from the smallest to the largest seed."""
+    from cnn.labs.init import PROFILE, PROFILE_TITLES
+
+    acts = list(dict.fromkeys(a for a, _ in profiles))
+    fig = Figure(figsize=(12, 2.9 * len(acts) + 0.7), layout="constrained")
+    axes = fig.subplots(len(acts), len(PROFILE), squeeze=False)
     for row_axes, act in zip(axes, acts, strict=True):
-        for ax, (key, title) in zip(row_axes, PANELS, strict=True):
-            for r in (r for r in rows if r["activation"] == act):
-                std = r["std"][key]
-                ax.plot(range(1, len(std) + 1), std, marker="o", label=INIT_TITLES[r["init"]])
+        inits = [i for a, i in profiles if a == act]
+        for ax, q in zip(row_axes, PROFILE, strict=True):
+            for k, init in enumerate(inits):
+                a = np.asarray(profiles[act, init][q])
+                layers = np.arange(1, a.shape[1] + 1)
+                (line,) = ax.plot(layers, np.median(a, 0), label=INIT_TITLES[init], ms=4,
+                                  **_style(k))  # fmt: skip
+                ax.fill_between(layers, a.min(0), a.max(0), color=line.get_color(), alpha=0.15)
             ax.set_yscale("log")
-            ax.set_title(f"{act}: std of {title.lower()}", fontsize=10)
+            ax.set_title(f"{act}: {PROFILE_TITLES[q]}", fontsize=9)
             ax.set_xticks(range(1, 6), [f"h{i}" for i in range(1, 6)])
-            ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=8)
-    fig.suptitle("Epoch 0: per-layer spread for each activation x initializer")
+            ax.grid(alpha=0.3, which="both")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(f"Epoch 0, per hidden layer: median over {n_seeds} seeds, band = min to max",
+                 fontsize=11)  # fmt: skip
+    return fig
+
+
+def training_figure(runs: Sequence[dict[str, Any]]) -> Figure:
+    """Training BCE per epoch (Keras-default SGD) for each initializer, one panel per
+    activation; a run that diverged is named in the legend."""
+    acts = list(dict.fromkeys(r["activation"] for r in runs))
+    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(acts), squeeze=False)[0]
+    for ax, act in zip(axes, acts, strict=True):
+        for k, r in enumerate(x for x in runs if x["activation"] == act):
+            losses = np.array([np.nan if v is None else v for v in r["loss_per_epoch"]])
+            label = INIT_TITLES[r["init"]] + (" (diverged)" if r.get("diverged") else "")
+            ax.plot(np.arange(len(losses)), losses, label=label, ms=4, **_style(k))
+        ax.axhline(0.673, color="k", lw=0.8, ls=":")  # BCE of always guessing 59% positive
+        ax.set_ylim(0, 1.2)
+        ax.set_title(f"{act}: does it train?", fontsize=10)
+        ax.set_xlabel("epoch (SGD, learning rate 0.01, batches of 32)")
+        ax.set_ylabel("training BCE")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     return fig

@@ -2,30 +2,79 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
-def race_curves_figure(curves: dict[str, list[float]]) -> Figure:
-    """Training loss (BCE, log scale) per full-batch step for every optimizer."""
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for name, losses in curves.items():
-        ax.plot(np.maximum(losses, 1e-12), label=name, lw=1.6)
-    ax.set_yscale("log")
-    ax.set_xlabel("step (full batch of 1,000 ball points)")
-    ax.set_ylabel("training BCE")
-    ax.set_title("BLOCK model (tanh, Glorot normal) on the 10-D ball data")
+
+def _style(k: int) -> dict[str, Any]:
+    """Distinct dash + marker per optimizer, so lines that coincide still read apart."""
+    return {"ls": LINE_STYLES[k % len(LINE_STYLES)], "marker": MARKERS[k % len(MARKERS)]}
+
+
+def race_sweep_figure(ball: dict[str, dict[str, Any]]) -> Figure:
+    """Left: median validation accuracy per learning rate (band: min to max over seeds), the
+    chosen rate circled. Right: training BCE at each optimizer's own best rate."""
+    from cnn.labs.optim_race import NAMES
+
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax, loss_ax = fig.subplots(1, 2)
+    for k, (name, r) in enumerate(ball.items()):
+        sw = r["sweep"]
+        (line,) = ax.plot(sw["lrs"], sw["val_accuracy_median"], label=NAMES[name], ms=4,
+                          **_style(k))  # fmt: skip
+        ax.fill_between(sw["lrs"], sw["val_accuracy_low"], sw["val_accuracy_high"],
+                        color=line.get_color(), alpha=0.12)  # fmt: skip
+        ax.plot(r["best_lr"], r["val_accuracy"], "o", ms=10, mfc="none", color=line.get_color())
+        curve = np.maximum(np.asarray(r["curve"], dtype=float), 1e-8)
+        loss_ax.plot(curve, color=line.get_color(), ls=_style(k)["ls"], lw=1.5,
+                     label=f"{NAMES[name]}, lr {r['best_lr']:g}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Learning-rate sweep, median of {next(iter(ball.values()))['seeds']} seeds",
+                 fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3, which="both")
-    ax.legend(ncol=2, fontsize=9)
+    loss_ax.set_yscale("log")
+    loss_ax.set_xlabel("full-batch step (1,000 ball points)")
+    loss_ax.set_ylabel("training BCE (median over seeds)")
+    loss_ax.set_title("Each optimizer at its own best rate", fontsize=10)
+    loss_ax.grid(alpha=0.3, which="both")
+    loss_ax.legend(fontsize=7)
+    return fig
+
+
+def rprop_figure(rb: dict[str, Any]) -> Figure:
+    """Training BCE per epoch, full batch vs mini-batches, for RProp and a control optimizer."""
+    from cnn.labs.optim_race import NAMES
+
+    fig = Figure(figsize=(12, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    names = [k for k, v in rb.items() if isinstance(v, dict)]
+    for ax, name in zip(axes, names, strict=True):
+        for k, mode in enumerate(("full_batch", "mini_batch")):
+            r = rb[name][mode]
+            how = "full batch" if k == 0 else f"mini-batches of {rb['batch_size']}"
+            label = f"{how}: test accuracy {r['test_accuracy']:.1%}"
+            ax.plot(np.maximum(r["curve"], 1e-8), label=label, ms=3, **_style(k))
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch (pass over the 1,000 training points)")
+        ax.set_title(f"{NAMES[name]}, lr {rb[name]['lr']:g}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("training BCE (median over seeds)")
     return fig
 
 
 def trajectories_figure(fn, paths: dict[str, np.ndarray]) -> Figure:
     """Left: each optimizer's path from the start (o) over log-spaced contours, the minimum a
     star. Right: distance to the minimum per step, which tells apart paths that overlap."""
-    fig = Figure(figsize=(14, 6), layout="constrained")
+    fig = Figure(figsize=(12, 5.2), layout="constrained")
     ax, dist_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
     xs = np.linspace(*fn.xlim, 300)
     ys = np.linspace(*fn.ylim, 300)

@@ -2,7 +2,9 @@
 
 Each ``_update`` is the course's formula for one tensor: ``u`` is the update vector and
 ``theta += u``. The tests run each one next to PyTorch's own optimizer on the same problem and
-compare parameters step for step. Where PyTorch computes something else, the class says so:
+compare parameters step for step. ``lr`` may also be a tensor that broadcasts against the
+parameters (one rate per stacked copy, see ``stacked``): every rule is elementwise. Where PyTorch
+computes something else, the class says so:
 
 - ``Adam`` follows the course's "ultimate Adam update rule" ``u = -lr * m / (sqrt(v) + eps)``,
   with no bias correction. Early on m and v are biased towards 0 (m_1 = (1-b1) g,
@@ -65,7 +67,7 @@ class Momentum(_CourseOptimizer):
 
     def _update(self, p, g, state, group):
         u = state.setdefault("u", torch.zeros_like(p))
-        u.mul_(group["momentum"]).add_(g, alpha=-group["lr"])
+        u.mul_(group["momentum"]).sub_(group["lr"] * g)
         p.add_(u)
 
 
@@ -83,7 +85,7 @@ class Nesterov(_CourseOptimizer):
 
     def _update(self, p, g, state, group):
         u = state.setdefault("u", torch.zeros_like(p))
-        u.mul_(group["momentum"]).add_(g, alpha=-group["lr"])
+        u.mul_(group["momentum"]).sub_(group["lr"] * g)
         p.add_(group["momentum"] * u - group["lr"] * g)
 
 
@@ -144,7 +146,7 @@ class RProp(_CourseOptimizer):
 
     def _update(self, p, g, state, group):
         eta_minus, eta_plus = group["etas"]
-        step = state.setdefault("step", torch.full_like(p, group["lr"]))
+        step = state.setdefault("step", torch.zeros_like(p) + group["lr"])
         prev = state.setdefault("prev", torch.zeros_like(p))
         agree = torch.sign(g * prev)
         factor = torch.ones_like(p)  # in p's dtype: a float32 1.2 would drift from float64's

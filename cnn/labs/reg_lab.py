@@ -1,4 +1,9 @@
-"""The regularization lab: L1 selects features, L2 only shrinks them; dropout train vs eval."""
+"""The regularization lab: L1 selects features, L2 only shrinks them; dropout train vs eval.
+
+``feature_selection`` trains one net per penalty (Adam, L1 by its subgradient, so weights only
+get *near* zero); ``reg_path`` sweeps lambda over seeds with L1 as a proximal step (exact zeros)
+and compares AdamW with L2 in the loss under Adam.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from torch import nn
 from cnn.labs.ball import make_ball
 from cnn.labs.block import BlockModel
 from cnn.labs.fit import accuracy, fit_full_batch
+from cnn.labs.reg_path import ADAM_METHODS, SGD_METHODS, PathConfig, adamw_vs_l2, lambda_path
 from cnn.labs.regularization import weight_penalty
 from cnn.labs.report import LabResult
 
@@ -30,6 +36,8 @@ class RegLabConfig:
     keep_fraction: float = 0.1  # a feature is kept while its weight norm is >= 10% of the largest
     dropout_p: float = 0.5
     seed: int = 0
+    path_steps: int = 300  # steps per run of the lambda path (reg_path); 0 skips it
+    path_seeds: int = 3
 
 
 def _train(config: RegLabConfig, l1: float, l2: float, data, progress) -> nn.Module:
@@ -49,6 +57,7 @@ def input_weight_report(w: np.ndarray, n_signal: int, config: RegLabConfig) -> d
     kept = norms >= config.keep_fraction * norms.max()
     near = np.abs(w) < config.near_zero
     return {
+        "noise_weights_exactly_zero": int((w[:, n_signal:] == 0).sum()),
         "noise_weights_near_zero": float(near[:, n_signal:].mean()),
         "signal_weights_near_zero": float(near[:, :n_signal].mean()),
         "signal_features_kept": int(kept[:n_signal].sum()),
@@ -111,7 +120,19 @@ def reg_lab(
 ) -> LabResult:
     from cnn.labs import reg_plots
 
-    fs = feature_selection(config, progress)
+    fs_total = 3 * config.steps
+    path_total = 5 * config.path_steps
+    total = fs_total + path_total
+
+    def fs_tick(done: int, _: int) -> None:
+        if progress:
+            progress(done, total)
+
+    def path_tick(done: int, _: int) -> None:
+        if progress:
+            progress(fs_total + done, total)
+
+    fs = feature_selection(config, fs_tick)
     drop = dropout_demo(config.dropout_p, seed=config.seed)
     numbers = {
         "config": asdict(config),
@@ -126,4 +147,13 @@ def reg_lab(
         "reg_noise_weights": reg_plots.noise_weights_figure(fs, config.near_zero),
         "reg_dropout": reg_plots.dropout_figure(drop),
     }
+    if config.path_steps:
+        path_config = PathConfig(seeds=config.path_seeds, seed=config.seed,
+                                 noise_features=config.noise_features,
+                                 steps=config.path_steps)  # fmt: skip
+        path = lambda_path(path_config, progress=path_tick)
+        numbers["lambda_path"] = path
+        numbers["adamw_vs_l2"] = adamw_vs_l2(path)
+        figures["reg_lambda_path"] = reg_plots.lambda_path_figure(path, SGD_METHODS)
+        figures["reg_adamw_vs_l2"] = reg_plots.lambda_path_figure(path, ADAM_METHODS)
     return LabResult("reg-lab", numbers, figures)
