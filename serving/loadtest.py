@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import numpy as np
+from fastapi import FastAPI, Request
 
 from serving.session import ROOT
 
@@ -181,7 +183,8 @@ def spawn_server(args: list[str], progress: Callable[[str], None] | None = None)
     command = [sys.executable, "-m", "serving", "serve", *args, "--port", str(port)]
     if progress:
         progress(f"starting: {shlex.join(command[1:])}")
-    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    # Its banner stays off our stdout (which may be --json); its errors still reach stderr.
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}", process, START_TIMEOUT_S)
         yield f"http://127.0.0.1:{port}"
@@ -257,10 +260,8 @@ def _memory(before: int | None, after: int | None) -> str:
     return f"{before / 2**20:.0f} -> {after / 2**20:.0f} ({100 * (after / before - 1):+.1f}%)"
 
 
-def bare_app(model: Path, threads: int = 1) -> Any:
+def bare_app(model: Path, threads: int = 1) -> FastAPI:
     """The baseline: FastAPI + one ONNX Runtime session, JSON pixels in, digit out, no checks."""
-    from fastapi import FastAPI, Request
-
     from serving.session import open_session
 
     session = open_session(model, threads, spinning=False)
@@ -290,6 +291,4 @@ def bare_app(model: Path, threads: int = 1) -> Any:
 
 
 async def _in_thread(func: Callable, *args: Any) -> Any:
-    import anyio
-
     return await anyio.to_thread.run_sync(func, *args)
