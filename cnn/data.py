@@ -2,19 +2,26 @@
 
 Lookup order: ``$MNIST_DIR``, then the user cache (``$XDG_CACHE_HOME/bayes-cnn-lab/mnist``),
 then a download from the public mirrors into that cache, verified by md5 and written atomically.
+Only the files a split needs are looked for (the test split: two files). Local files are checked
+against the published md5s too, once: a small cache file remembers each verified file's size and
+mtime. Reading is bounded by the IDX header's promise, so a gzip bomb costs nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import json
 import os
 import struct
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -34,6 +41,7 @@ FILES = {
 }
 SPLITS = {"train": ("train", 60_000), "test": ("t10k", 10_000)}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+MAX_ITEMS = 100_000  # more than any MNIST split: a header promising more is corrupt
 # Pixel statistics of the training set on a 0..1 scale (used inside the model's graph).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -56,31 +64,41 @@ def cache_dir() -> Path:
     return Path(base) / "bayes-cnn-lab" / "mnist"
 
 
-def _has_all(directory: Path) -> bool:
-    return all((directory / name).exists() for name in FILES)
+def split_files(split: str) -> tuple[str, str]:
+    """The two file names (images, labels) one split needs."""
+    prefix, _ = SPLITS[split]
+    return f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
 
 
-def find_mnist_dir(download: bool = True, progress: bool = True) -> Path:
-    """Return a directory holding the four files, downloading them into the cache if needed."""
+def _missing(directory: Path, names: Iterable[str]) -> list[str]:
+    return [name for name in names if not (directory / name).exists()]
+
+
+def find_mnist_dir(
+    download: bool = True, progress: bool = True, names: Iterable[str] = tuple(FILES)
+) -> Path:
+    """Return a directory holding ``names`` (default: all four files), downloading them into
+    the cache if needed."""
+    names = tuple(names)
     env = os.environ.get("MNIST_DIR")
     if env:
         directory = Path(env).expanduser()
-        if not _has_all(directory):
-            missing = [n for n in FILES if not (directory / n).exists()]
+        missing = _missing(directory, names)
+        if missing:
             raise MnistError(
                 f"MNIST_DIR={env} does not hold the MNIST files (missing: {', '.join(missing)}). "
-                "Point MNIST_DIR at a folder with the four *-ubyte.gz files, or unset it to "
+                "Point MNIST_DIR at a folder with the *-ubyte.gz files, or unset it to "
                 "download them."
             )
         return directory
     directory = cache_dir()
-    if _has_all(directory):
+    missing = _missing(directory, names)
+    if not missing:
         return directory
     if not download:
         raise MnistError(f"MNIST not found in {directory} and downloading is disabled.")
-    for name, md5 in FILES.items():
-        if not (directory / name).exists():
-            download_file(name, md5, directory, progress=progress)
+    for name in missing:
+        download_file(name, FILES[name], directory, progress=progress)
     return directory
 
 
@@ -125,49 +143,128 @@ def _fetch(url: str, progress: bool) -> bytes:
     return b"".join(chunks)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise MnistError(
-            f"{path} is not a valid gzip file ({exc}); it may be truncated or an HTML page saved "
-            "under that name. Delete it and download it again, or point MNIST_DIR elsewhere."
-        ) from exc
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def parse_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse an IDX file, checking its magic number and that its length matches the header."""
-    raw = _read_bytes(path)
+def _read_error(path: Path, exc: BaseException) -> MnistError:
+    if isinstance(exc, PermissionError):
+        return MnistError(
+            f"permission denied reading {path}: make it readable (chmod a+r {path}) or point "
+            "MNIST_DIR at a readable copy."
+        )
+    if isinstance(exc, FileNotFoundError | IsADirectoryError):
+        return MnistError(f"{path}: {exc.strerror}. Point MNIST_DIR at the MNIST files.")
+    return MnistError(
+        f"{path} is not a valid gzip file ({exc}); it may be truncated or an HTML page saved "
+        "under that name. Delete it and download it again, or point MNIST_DIR elsewhere."
+    )
+
+
+def parse_idx(path: Path, magic: int, max_items: int = MAX_ITEMS) -> np.ndarray:
+    """Parse an IDX file, checking its magic number and that its length matches the header.
+
+    Reads the header first and then at most what it promises (plus one byte, to notice extra
+    data): a small gzip file that inflates to gigabytes is refused after a few megabytes.
+    """
     ndim = 3 if magic == IMAGE_MAGIC else 1
     header_size = 4 * (1 + ndim)
-    if len(raw) < header_size:
-        raise MnistError(f"{path} is too short ({len(raw)} bytes) to be an IDX file.")
-    found, *dims = struct.unpack(f">{1 + ndim}I", raw[:header_size])
-    if found != magic:
+    try:
+        with _open(path) as f:
+            header = f.read(header_size)
+            if len(header) < header_size:
+                raise MnistError(f"{path} is too short ({len(header)} bytes) to be an IDX file.")
+            found, *dims = struct.unpack(f">{1 + ndim}I", header)
+            if found != magic:
+                raise MnistError(
+                    f"{path} has magic number {found}, expected {magic}: wrong or corrupt file."
+                )
+            if ndim == 3 and tuple(dims[1:]) != (28, 28):
+                raise MnistError(f"{path} holds {dims[1]}x{dims[2]} images, expected 28x28.")
+            if dims[0] > max_items:
+                raise MnistError(
+                    f"{path} promises {dims[0]} items (more than {max_items}): corrupt file."
+                )
+            size = int(np.prod(dims))
+            body = f.read(size + 1)
+    except MnistError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc) from exc
+    if len(body) > size:
         raise MnistError(
-            f"{path} has magic number {found}, expected {magic}: wrong or corrupt file."
+            f"{path} holds more data than its header promises ({header_size + size} bytes): "
+            "corrupt file. Delete it and download it again."
         )
-    if ndim == 3 and tuple(dims[1:]) != (28, 28):
-        raise MnistError(f"{path} holds {dims[1]}x{dims[2]} images, expected 28x28.")
-    expected = header_size + int(np.prod(dims))
-    if len(raw) != expected:
+    if len(body) < size:
         raise MnistError(
-            f"{path} has {len(raw)} bytes but its header promises {expected}: truncated or corrupt."
+            f"{path} has {header_size + len(body)} bytes but its header promises "
+            f"{header_size + size}: truncated or corrupt."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(dims)
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def verified_cache_file() -> Path:
+    """Where the size + mtime of md5-verified files are remembered."""
+    return cache_dir().parent / "mnist-verified.json"
+
+
+def verify_file(path: Path) -> None:
+    """Check a known MNIST file against its published md5, once per (size, mtime).
+
+    A file that fails gets the most specific diagnosis we have: what parsing it says (truncated,
+    HTML page, wrong magic), else "md5 mismatch".
+    """
+    expected = FILES.get(path.name)
+    if expected is None:
+        return
+    try:
+        info = path.stat()
+        stamp = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "md5": expected}
+        key = str(path.resolve())
+        cache = _load_cache()
+        if cache.get(key) == stamp:
+            return
+        digest = hashlib.md5()
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise _read_error(path, exc) from exc
+    if digest.hexdigest() != expected:
+        parse_idx(path, IMAGE_MAGIC if "images" in path.name else LABEL_MAGIC)  # a clearer error?
+        raise MnistError(
+            f"{path} is not the published MNIST file (md5 {digest.hexdigest()}, expected "
+            f"{expected}): it was modified or is corrupt. Delete it and download it again, or "
+            "point MNIST_DIR at the original files."
+        )
+    # Entries of files that are gone (test copies, moved folders) are dropped: the file stays small.
+    cache = {k: v for k, v in cache.items() if Path(k).exists()} | {key: stamp}
+    with contextlib.suppress(OSError):  # a read-only home only costs the md5 next time
+        target = verified_cache_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda f: f.write(json.dumps(cache, indent=1).encode()))
+
+
+def _load_cache() -> dict:
+    try:
+        cache = json.loads(verified_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
 
 
 def load_mnist(split: str = "train", directory: Path | str | None = None) -> MnistSplit:
     """Load one split (``train`` or ``test``) as uint8 arrays, validated."""
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    prefix, count = SPLITS[split]
-    root = Path(directory) if directory is not None else find_mnist_dir()
-    images = parse_idx(root / f"{prefix}-images-idx3-ubyte.gz", IMAGE_MAGIC)
-    labels = parse_idx(root / f"{prefix}-labels-idx1-ubyte.gz", LABEL_MAGIC)
+    _, count = SPLITS[split]
+    names = split_files(split)
+    root = Path(directory) if directory is not None else find_mnist_dir(names=names)
+    for name in names:
+        verify_file(root / name)
+    images = parse_idx(root / names[0], IMAGE_MAGIC)
+    labels = parse_idx(root / names[1], LABEL_MAGIC)
     for name, arr in (("images", images), ("labels", labels)):
         if len(arr) != count:
             raise MnistError(f"MNIST {split} {name}: {len(arr)} items, expected {count}.")

@@ -10,21 +10,30 @@ import numpy as np
 from cnn.data import load_mnist
 
 
-def onnx_logits(model_path: str | Path, pixels: np.ndarray, batch: int = 1000) -> np.ndarray:
-    """Logits from an ONNX file for float32 [N,1,28,28] pixels in [0,1]."""
-    import onnxruntime as ort
+def open_onnx_model(model_path: str | Path):
+    """An ONNX Runtime session, checked against the digit-model contract (input float32
+    [N,1,28,28], output ``logits`` float [N,10]): another model would "score" nonsense.
 
-    try:
-        session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ONNX Runtime raises its own types for protobuf/graph errors
-        raise ValueError(
-            f"{model_path} is not a readable ONNX model ({str(exc).splitlines()[0]}); "
-            "export one with `python -m cnn export --checkpoint OUT/checkpoint.pt`."
-        ) from exc
-    name = session.get_inputs()[0].name
-    return np.concatenate(
-        [session.run(None, {name: pixels[i : i + batch]})[0] for i in range(0, len(pixels), batch)]
-    )
+    The contract lives in serving.session, which the app and the CLIs also load models with.
+    """
+    from serving.session import open_session
+
+    return open_session(model_path)  # ModelError (a ValueError): one line, names the file
+
+
+def onnx_logits(model_path: str | Path, pixels: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Logits from an ONNX file for float32 [N,1,28,28] pixels in [0,1], checked as they come."""
+    from serving.session import check_outputs, logits_output
+
+    session = open_onnx_model(model_path)
+    name, output = session.get_inputs()[0].name, logits_output(session).name
+    chunks = []
+    for i in range(0, len(pixels), batch):
+        x = pixels[i : i + batch]
+        (logits,) = session.run([output], {name: x})
+        check_outputs({output: logits}, len(x), model_path)
+        chunks.append(logits)
+    return np.concatenate(chunks)
 
 
 def checkpoint_logits(path: str | Path, pixels: np.ndarray, batch: int = 1000) -> np.ndarray:
@@ -46,7 +55,9 @@ def evaluate_model(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path} does not exist; export one with `python -m cnn export` or pass --model."
         )
-    test = load_mnist("test")
+    if path.suffix == ".onnx":
+        open_onnx_model(path)  # a wrong model is refused before MNIST is read
+    test = load_mnist("test")  # only the two test files are needed
     pixels = test.images[:, None].astype(np.float32) / 255.0
     logits = (
         onnx_logits(path, pixels) if path.suffix == ".onnx" else checkpoint_logits(path, pixels)

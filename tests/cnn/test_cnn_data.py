@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import os
 import shutil
+import tempfile
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,124 @@ def test_download_verifies_md5_and_lands_atomically(tmp_path: Path, monkeypatch,
         find_mnist_dir(progress=False)
     assert not (root / "t10k-labels-idx1-ubyte.gz").exists()
     assert not list(root.glob("*.tmp"))
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch) -> Path:
+    """A private user cache, so that the md5-verified list starts empty."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return data.verified_cache_file()
+
+
+def _relabel(path: Path) -> None:
+    """A well-formed label file with one label changed: only its md5 gives it away."""
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def test_a_tampered_local_file_is_refused(mnist_copy: Path, own_cache: Path):
+    _relabel(mnist_copy / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(MnistError, match=r"t10k-labels-idx1-ubyte.gz is not the published.*md5"):
+        load_mnist("test", mnist_copy)
+
+
+def test_md5_is_checked_once_then_trusted_by_size_and_mtime(
+    mnist_copy: Path, own_cache: Path, monkeypatch
+):
+    hashed = []
+    real_md5 = data.hashlib.md5
+
+    def counting_md5(*args, **kwargs):
+        hashed.append(1)
+        return real_md5(*args, **kwargs)
+
+    monkeypatch.setattr(data.hashlib, "md5", counting_md5)
+    load_mnist("test", mnist_copy)
+    assert len(hashed) == 2 and own_cache.exists()
+    load_mnist("test", mnist_copy)
+    assert len(hashed) == 2  # cached: no file read twice
+    labels = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+    _relabel(labels)  # a new mtime (and content): verified again, and refused
+    with pytest.raises(MnistError, match="md5"):
+        load_mnist("test", mnist_copy)
+    assert len(hashed) == 3
+
+
+def _bomb(path: Path, promised: int, inflated: int) -> None:
+    """An IDX label file whose header promises ``promised`` labels, followed by ``inflated``
+    zero bytes: a few hundred KB of gzip."""
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(np.array([data.LABEL_MAGIC, promised], dtype=">u4").tobytes())
+        block = bytes(1 << 20)
+        for _ in range(inflated >> 20):
+            f.write(block)
+
+
+def test_a_gzip_bomb_is_read_only_as_far_as_its_header_promises(tmp_path: Path):
+    path = tmp_path / "bomb-labels-idx1-ubyte.gz"
+    _bomb(path, promised=10_000, inflated=64 << 20)  # 64 MB behind a ~64 KB file
+    assert path.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(MnistError, match="more data than its header promises"):
+            parse_idx(path, data.LABEL_MAGIC)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # reading it whole took 64 MB
+
+
+def test_a_header_promising_too_many_items_is_refused(tmp_path: Path):
+    path = tmp_path / "x-labels-idx1-ubyte"
+    path.write_bytes(np.array([data.LABEL_MAGIC, 4_000_000_000], dtype=">u4").tobytes())
+    with pytest.raises(MnistError, match="promises 4000000000 items"):
+        parse_idx(path, data.LABEL_MAGIC)
+
+
+def _error_as_nobody(folder: Path) -> str:
+    """load_mnist('test', folder) in a forked child that dropped root (root reads anything)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no imports needed, cnn.data is loaded already
+        message = "no error"
+        try:
+            if os.getuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            load_mnist("test", folder)
+        except BaseException as exc:  # noqa: BLE001 - the message is what we report
+            message = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.write(write, message.encode())
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        message = pipe.read()
+    os.waitpid(pid, 0)
+    return message
+
+
+def test_permission_denied_says_so(own_cache: Path):
+    folder = Path(tempfile.mkdtemp(prefix="mnist-perm-"))  # /tmp: others may enter it
+    try:
+        folder.chmod(0o755)
+        src = find_mnist_dir(download=False)
+        for name in data.split_files("test"):
+            shutil.copy(src / name, folder / name)
+        (folder / "t10k-images-idx3-ubyte.gz").chmod(0o000)
+        message = _error_as_nobody(folder)
+    finally:
+        shutil.rmtree(folder)
+    assert message.startswith("MnistError: permission denied reading ")
+    assert "t10k-images-idx3-ubyte.gz" in message and "not a valid gzip" not in message
+
+
+def test_the_test_split_needs_only_its_two_files(tmp_path: Path, monkeypatch, own_cache: Path):
+    src = find_mnist_dir(download=False)
+    for name in data.split_files("test"):
+        shutil.copy(src / name, tmp_path / name)
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path))
+    assert len(load_mnist("test")) == 10_000
+    with pytest.raises(MnistError, match="missing: train-images-idx3-ubyte.gz"):
+        load_mnist("train")
