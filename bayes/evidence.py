@@ -155,13 +155,19 @@ def smc_log_evidence(
             progressbar=False,
             compute_convergence_checks=False,
         )
-    per_chain = idata.sample_stats["log_marginal_likelihood"].values
-    return np.array([_last_finite(per_chain[c]) for c in range(chains)])
+    values = idata.sample_stats["log_marginal_likelihood"].values
+    # (chain, stage) when all chains ran the same number of stages; otherwise ArviZ keeps one
+    # list of stages per chain in an object array of another shape
+    rows = values if values.shape[0] == chains else values.reshape(-1)
+    if len(rows) != chains:
+        raise RuntimeError(f"unexpected log_marginal_likelihood layout {values.shape}")
+    return np.array([_last_finite(row) for row in rows])
 
 
 def _last_finite(stages) -> float:
     """PyMC stores each chain's per-stage running estimates; the last finite one is the answer."""
-    values = np.concatenate([np.atleast_1d(np.asarray(v, dtype=float)).ravel() for v in stages])
+    parts = [np.atleast_1d(np.asarray(v, dtype=float)).ravel() for v in np.ravel(stages)]
+    values = np.concatenate(parts) if parts else np.array([])
     values = values[np.isfinite(values)]
     return float(values[-1]) if values.size else float("nan")
 

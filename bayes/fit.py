@@ -14,6 +14,7 @@ result are checked before it is returned.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -370,7 +371,10 @@ def predict(model, idata, X_new: np.ndarray, seed: int = 0):
     Returns an array [chains * draws, len(X_new)]."""
     import pymc as pm
 
-    with model:
+    with model, warnings.catch_warnings():
+        # "Potentials are ignored": the QR prior is a Potential, but its effect is already in
+        # the posterior draws; only y is drawn here, given those draws
+        warnings.filterwarnings("ignore", message=".*Potentials.*")
         pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
         pp = pm.sample_posterior_predictive(
             idata, var_names=["y"], predictions=True, random_seed=seed, progressbar=False
