@@ -39,6 +39,10 @@ OPERATORS = {"&&", "||", ";", "|", "&"}
 REDIRECTS = {">", ">>", "&>", "2>"}
 # Programs whose lines are only checked for shell syntax (and files named, where they apply).
 SYNTAX_ONLY = {"pytest", "curl", "git", "cd", "export", "ruff", "nvidia-smi", "echo", "ls", "cat"}
+# Folders that commands create (gitignored): paths under them need not exist beforehand.
+GENERATED = {"runs", "artifacts", "build", ".venv"}
+# Ray's CLIs (the [ray] extra): `ray start ...`, `serve deploy <config> | status | shutdown`.
+RAY_CLIS = {"ray": {"start", "stop", "status"}, "serve": {"deploy", "status", "shutdown", "build"}}
 # (package, subcommand) -> what its real run must print; these run as written (cheap, < 10 s).
 
 
@@ -187,6 +191,8 @@ def test_package_command_parses_and_has_help(command):
 def test_other_command_is_well_formed(tokens):
     """pip/streamlit/venv/...: not run, but what they name must exist and agree with the project."""
     program, rest = tokens[0], tokens[1:]
+    for path in repo_paths(tokens):
+        assert (ROOT / path).exists(), f"`{' '.join(tokens)}` names {path}, which does not exist"
     for i, token in enumerate(tokens[:-1]):
         if token in REDIRECTS:
             assert not _inside(tokens[i + 1], MODELS), f"{' '.join(tokens)} writes into models/"
@@ -210,11 +216,25 @@ def test_other_command_is_well_formed(tokens):
                    enumerate(rest[2:], start=2)), tokens  # fmt: skip
     elif program in ("bash", "sh"):
         assert (ROOT / rest[0]).is_file(), f"{' '.join(tokens)}: no such script"
+    elif program in RAY_CLIS:
+        assert rest and rest[0] in RAY_CLIS[program], f"{' '.join(tokens)}: unknown subcommand"
     else:
         assert program in SYNTAX_ONLY, (
             f"README command `{' '.join(tokens)}`: tests/test_readme.py does not know how to "
             f"check {program!r}; teach it (or add it to SYNTAX_ONLY)"
         )
+
+
+def repo_paths(tokens: list[str]) -> list[str]:
+    """Tokens that name a file in this repository (``serving/x.yaml``, ``file=@examples/y.png``)."""
+    paths = []
+    for token in tokens:
+        candidate = token.rsplit("@", 1)[-1] if "@" in token else token
+        first = candidate.split("/", 1)[0]
+        if "/" in candidate and "://" not in candidate and first not in GENERATED | {""}:
+            if (ROOT / first).is_dir():  # a folder of the repository, not model_repository/
+                paths.append(candidate)
+    return paths
 
 
 def check_pip(args: list[str]) -> None:
@@ -293,3 +313,6 @@ def test_the_checks_can_fail():
     ]
     with pytest.raises(AssertionError, match="pins torch=="):
         check_pip(["install", "torch==0.1"])
+    assert repo_paths(["curl", "-F", "file=@examples/x.png", "http://h:1/p", "runs/"]) == [
+        "examples/x.png"
+    ]
