@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image, ImageOps
 from streamlit.logger import get_logger
 from streamlit_drawable_canvas import st_canvas
 
 from serving import predictor as serving_predictor
+from serving.images import ImageReadError, preview, read_image
 from serving.predictor import DigitResult, predict_image
 from serving.preprocess import PreprocessError
 
@@ -145,16 +145,16 @@ upload = st.file_uploader(
     type=["png", "jpg", "jpeg", "bmp", "webp"],
 )
 if upload is not None:
-    try:
-        photo = ImageOps.exif_transpose(Image.open(upload)).convert("RGBA")
-    except (OSError, Image.DecompressionBombError):
-        st.error(f"{upload.name} is not an image Pillow can read; upload a PNG or JPEG.")
+    try:  # the size is checked in the header before anything is decoded; EXIF turns it upright
+        photo = read_image(upload, name=upload.name)
+    except ImageReadError as error:
+        st.error(str(error))
     else:
         photo_col, photo_result_col = st.columns([1, 1], gap="large")
-        photo_col.image(photo, caption=upload.name, width=CANVAS_SIZE)
+        photo_col.image(preview(photo, 2 * CANVAS_SIZE), caption=upload.name, width=CANVAS_SIZE)
         with photo_result_col:
             try:
-                result = predict_image(np.asarray(photo), predictor)
+                result = predict_image(photo, predictor)
                 show_result(result, timed=False, empty=NO_DIGIT_IN_PHOTO)
-            except PreprocessError as error:
+            except (PreprocessError, serving_predictor.ModelError) as error:
                 st.error(str(error))

@@ -113,3 +113,14 @@ def _to_array(image: Image.Image) -> np.ndarray:
         return np.asarray(image.convert("L"))
     transparent = image.mode in ("LA", "PA", "RGBa", "La") or "transparency" in image.info
     return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+
+
+def preview(image: np.ndarray, side: int) -> np.ndarray:
+    """A uint8 copy of what read_image returned, at most ``side`` pixels a side, for display:
+    the browser needs no 40-megapixel original (nor 16-bit pixels)."""
+    pixels = np.asarray(image)
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    small = Image.fromarray(pixels)
+    small.thumbnail((side, side), Image.Resampling.BOX)
+    return np.asarray(small)
