@@ -11,6 +11,7 @@ from streamlit.logger import get_logger
 from streamlit_drawable_canvas import st_canvas
 
 from serving import predictor as serving_predictor
+from serving.client import RemotePredictor, ServerError, server_url_from_env
 from serving.images import ImageReadError, preview, read_image
 from serving.predictor import DigitResult, predict_image
 from serving.preprocess import PreprocessError
@@ -41,6 +42,12 @@ def load_predictor(model_path: str) -> serving_predictor.Predictor:
     return predictor
 
 
+@st.cache_resource(show_spinner=False)
+def load_remote(url: str) -> RemotePredictor:
+    """One pooled HTTP client per server URL (a bad URL raises ServerError, never cached)."""
+    return RemotePredictor(url)
+
+
 def model_choices() -> dict[str, str]:
     """Model label -> path, for the files that exist (INT8 appears once it is built)."""
     candidates = {"fp32": serving_predictor.DEFAULT_MODEL, "INT8": serving_predictor.INT8_MODEL}
@@ -61,8 +68,9 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
     st.caption(f"Confidence {probabilities[result.digit]:.1%}")
     table = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities})
     st.vega_lite_chart(table, PROBABILITY_CHART, height=220)
-    preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
-    st.image(preview, caption="What the model saw (28x28, ink high)", clamp=True)
+    if result.pixels is not None:  # a server's record carries no pixels
+        preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
+        st.image(preview, caption="What the model saw (28x28, ink high)", clamp=True)
     # Apart, because preparing a big drawing costs far more than the model itself.
     model_ms, preprocess_ms = result.model_seconds * 1e3, result.preprocess_seconds * 1e3
     timing = (
@@ -102,6 +110,13 @@ with st.sidebar:
     label = st.radio("Model", list(choices), horizontal=True) if len(choices) > 1 else "fp32"
     if len(choices) == 1:
         st.caption("Build the INT8 model (`python -m serving quantize`) to compare it here.")
+    server_url = st.text_input(
+        "Digit server (optional)",
+        value=server_url_from_env(),
+        placeholder="http://127.0.0.1:8000",
+        help="Send drawings to `python -m serving serve` at this URL (or set DIGIT_SERVER_URL); "
+        "empty: the model runs in this app.",
+    ).strip()
 
 try:
     predictor = load_predictor(choices[label])
@@ -111,6 +126,20 @@ except serving_predictor.ModelError as error:
 accuracy = predictor.metadata.get("test_accuracy")
 about = f"Model file: {predictor.model_path.name}"
 st.sidebar.caption(about + (f", MNIST test accuracy {float(accuracy):.2%}" if accuracy else ""))
+
+remote = None
+if server_url:
+    try:
+        remote = load_remote(server_url)
+        st.sidebar.caption(f"Drawings are read by the server at {remote.url}.")
+    except ServerError as error:
+        st.sidebar.error(str(error))
+
+
+def read_digit(image: np.ndarray) -> DigitResult:
+    """In-process by default; through the digit server when one is set."""
+    return remote.predict_image(image) if remote else predict_image(image, predictor)
+
 
 st.session_state.setdefault("canvas_version", 0)
 draw_col, result_col = st.columns([1, 1], gap="large")
@@ -136,7 +165,10 @@ with result_col:
     if image is None:
         st.info(EMPTY)
     else:
-        show_result(predict_image(image, predictor), timed=True)
+        try:
+            show_result(read_digit(image), timed=True)
+        except ServerError as error:
+            st.error(str(error))
 
 st.divider()
 st.subheader("Or upload a photo of a digit")
@@ -154,7 +186,7 @@ if upload is not None:
         photo_col.image(preview(photo, 2 * CANVAS_SIZE), caption=upload.name, width=CANVAS_SIZE)
         with photo_result_col:
             try:
-                result = predict_image(photo, predictor)
+                result = read_digit(photo)
                 show_result(result, timed=False, empty=NO_DIGIT_IN_PHOTO)
-            except (PreprocessError, serving_predictor.ModelError) as error:
+            except (PreprocessError, ServerError, serving_predictor.ModelError) as error:
                 st.error(str(error))

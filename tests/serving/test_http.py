@@ -249,3 +249,56 @@ def test_serve_with_a_bad_model_says_so_in_one_line(tmp_path):
     assert run.returncode == 2
     assert run.stderr.startswith("error: ") and "not a readable ONNX model" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_remote_predictor_reads_like_the_in_process_path(server, predictor, mnist_test):
+    from serving.client import RemotePredictor, ServerError
+
+    remote = RemotePredictor(server)
+    assert remote.info()["engine"] == "embedded"
+    for digit in mnist_test.images[:5]:
+        gray = np.kron(digit, np.ones((10, 10), np.uint8))
+        canvas = np.dstack([gray, gray, gray, np.full_like(gray, 255)])  # RGBA, like the canvas
+        expected, got = predict_image(canvas, predictor), remote.predict_image(canvas)
+        assert got.digit == expected.digit and got.pixels is None and got.seconds > 0
+        np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=2e-6)
+    with pytest.raises(ServerError, match="HTTP 422"):
+        remote.predict_image(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ServerError, match="unreachable"):
+        RemotePredictor("http://127.0.0.1:9").predict_image(canvas)
+    with pytest.raises(ServerError, match="not a server URL"):
+        RemotePredictor("localhost8000")
+
+
+def _canvas_value(gray: np.ndarray) -> dict:
+    """What the drawable canvas sends the page: white-on-black RGBA as a PNG data URL."""
+    import base64
+
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+    url = "data:image/png;base64," + base64.b64encode(_png(Image.fromarray(rgba))).decode()
+    drawing = {"raw": {"objects": [{"type": "path"}], "background": "#000000"}, "data": url}
+    return {"drawing": drawing, "backgroundFit": None}
+
+
+@pytest.mark.slow
+def test_app_sends_drawings_to_the_server_named_in_the_environment(server, monkeypatch):
+    from PIL import ImageDraw
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DIGIT_SERVER_URL", server)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.text_input[0].value == server
+    assert any(server in c.value for c in at.sidebar.caption)
+    stroke = Image.new("L", (280, 280))
+    ImageDraw.Draw(stroke).line([(140, 50), (140, 230)], fill=255, width=20)
+    at.session_state[f"canvas-{at.session_state['canvas_version']}"] = _canvas_value(
+        np.asarray(stroke)
+    )
+    at.run()
+    assert not at.exception and not at.error, at.error
+    assert [h.value for h in at.subheader if h.value.startswith("Prediction")] == ["Prediction: 1"]
+    assert not [im for im in at.image if "What the model saw" in (im.captions or [""])[0]]
+
+    at.sidebar.text_input[0].set_value("http://127.0.0.1:9").run()  # nobody listens there
+    assert [e.value for e in at.error if "unreachable" in e.value]
