@@ -30,6 +30,10 @@ PROBABILITY_CHART = {
     },
 }
 EMPTY = "The canvas is empty: draw a digit from 0 to 9 (big, in the middle)."
+MODEL_HELP = (
+    "fp32: the trained network as it is. INT8: the same network with 8-bit whole-number weights, "
+    "a quarter of the size and often faster; its test accuracy shows below."
+)
 NO_DIGIT_IN_PHOTO = "No digit found in the photo: crop it to one dark digit on light paper."
 log = get_logger(__name__)  # Streamlit's handler: lines land in the server's log
 
@@ -70,12 +74,12 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
     st.vega_lite_chart(table, PROBABILITY_CHART, height=220)
     if result.pixels is not None:  # a server's record carries no pixels
         preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
-        st.image(preview, caption="What the model saw (28x28, ink high)", clamp=True)
+        st.image(preview, caption="What the model saw: your drawing at 28x28 pixels", clamp=True)
     # Apart, because preparing a big drawing costs far more than the model itself.
     model_ms, preprocess_ms = result.model_seconds * 1e3, result.preprocess_seconds * 1e3
     timing = (
         f"Model inference {model_ms:.2f} ms · "
-        f"preprocessing (crop, scale, centre) {preprocess_ms:.1f} ms"
+        f"preparing the drawing (crop, shrink, centre) {preprocess_ms:.1f} ms"
     )
     if timed:
         total = (time.perf_counter() - started) * 1e3
@@ -92,9 +96,9 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
 
 st.title("Draw a digit")
 st.write(
-    "The course's CNN, exported to ONNX and run by ONNX Runtime, reads your digit as you draw. "
-    "The drawing is cropped, scaled to 20x20 and centred by its centre of mass in a 28x28 "
-    "frame, the way MNIST was made."
+    "A neural network (the course's CNN, trained on MNIST's handwritten digits) reads "
+    "your digit as you draw. Your drawing is cropped, shrunk to 20x20 pixels and centred in a "
+    "28x28 square, the way the MNIST digits were prepared."
 )
 
 choices = model_choices()
@@ -107,7 +111,11 @@ if not choices:
 
 with st.sidebar:
     stroke_width = st.slider("Stroke width", min_value=5, max_value=40, value=20, step=1)
-    label = st.radio("Model", list(choices), horizontal=True) if len(choices) > 1 else "fp32"
+    label = (
+        st.radio("Model", list(choices), horizontal=True, help=MODEL_HELP)
+        if len(choices) > 1
+        else "fp32"
+    )
     if len(choices) == 1:
         st.caption("Build the INT8 model (`python -m serving quantize`) to compare it here.")
     server_url = st.text_input(

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 LATENCY = re.compile(r"server time from drawing to prediction ([\d.]+) ms")
 MODEL_TIME = re.compile(r"Model inference ([\d.]+) ms")
-PREPROCESS_TIME = re.compile(r"preprocessing \(crop, scale, centre\) ([\d.]+) ms")
+PREPROCESS_TIME = re.compile(r"preparing the drawing \(crop, shrink, centre\) ([\d.]+) ms")
 PAGE_SHOTS = Path(os.environ.get("E2E_SCREENSHOT_DIR", ARTIFACTS / "pages"))
 # Buttons that start a page's main computation: pressed on the tour so the shot shows results.
 RUN_BUTTONS = ("Run the race", "Train the three nets", "Run NUTS")
