@@ -302,3 +302,26 @@ def test_app_sends_drawings_to_the_server_named_in_the_environment(server, monke
 
     at.sidebar.text_input[0].set_value("http://127.0.0.1:9").run()  # nobody listens there
     assert [e.value for e in at.error if "unreachable" in e.value]
+
+
+def test_ctrl_c_stops_the_server_cleanly():
+    import signal
+
+    from serving.loadtest import free_port, wait_until_ready
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving", "serve", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", process, timeout_s=120)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert f"on http://127.0.0.1:{port}" in out and "Traceback" not in err
