@@ -316,3 +316,15 @@ def test_the_checks_can_fail():
     assert repo_paths(["curl", "-F", "file=@examples/x.png", "http://h:1/p", "runs/"]) == [
         "examples/x.png"
     ]
+
+
+def test_the_accuracy_the_readme_states_is_the_shipped_models():
+    """The README's headline number comes from the file it describes (its metadata)."""
+    from serving.session import metadata, open_session
+
+    stated = re.search(r"`models/mnist_cnn\.onnx` \(test accuracy \*\*([\d.]+)%\*\*", TEXT)
+    assert stated, "README: '`models/mnist_cnn.onnx` (test accuracy **NN.NN%**' not found"
+    shipped = float(metadata(open_session(MODELS / "mnist_cnn.onnx"))["test_accuracy"])
+    assert float(stated.group(1)) == round(100 * shipped, 2), (
+        f"README says {stated.group(1)}%, models/mnist_cnn.onnx's metadata {shipped:.2%}"
+    )
