@@ -140,6 +140,14 @@ PACKAGE_COMMANDS = [pc for c in COMMANDS if (pc := package_argv(c))]
 OTHER_COMMANDS = [c for c in COMMANDS if not package_argv(c)]
 
 
+# Commands quoted in the prose (`python -m serving predict --json`): fragments may lack the
+# required arguments, so these are checked with --help appended (subcommand, choices) only.
+INLINE = [
+    split_commands(code)[0]
+    for code in re.findall(r"`((?:python[\d.]*|pip|streamlit|torchrun) [^`<>]+)`", TEXT)
+]
+
+
 def _id(item) -> str:
     if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], list):
         return " ".join([item[0], *item[1]])
@@ -328,3 +336,17 @@ def test_the_accuracy_the_readme_states_is_the_shipped_models():
     assert float(stated.group(1)) == round(100 * shipped, 2), (
         f"README says {stated.group(1)}%, models/mnist_cnn.onnx's metadata {shipped:.2%}"
     )
+
+
+@pytest.mark.parametrize("tokens", INLINE, ids=_id)
+def test_command_quoted_in_the_text(tokens):
+    if (command := package_argv(tokens)) is None:
+        test_other_command_is_well_formed(tokens)
+        return
+    package, argv = command
+    cli = importlib.import_module(f"{package}.__main__")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*argv, "--help"])
+    assert exit_.value.code in (0, None), f"`{' '.join(tokens)}`: {err.getvalue()}"
