@@ -27,9 +27,11 @@ class World:
         """Rank 0 writes checkpoints, metrics and progress; the others only compute."""
         return self.rank == 0
 
+    launched: bool = False  # by torchrun: a process group (and DDP) even for one process
+
     @property
     def distributed(self) -> bool:
-        return self.size > 1
+        return self.launched
 
 
 def launched_by_torchrun() -> bool:
@@ -38,7 +40,7 @@ def launched_by_torchrun() -> bool:
 
 def start(device: str = "auto") -> World:
     """Join the process group when launched by torchrun (NCCL on CUDA, gloo on CPU)."""
-    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
+    if not launched_by_torchrun():
         return World(device=resolve_device(device))
     size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
@@ -53,7 +55,7 @@ def start(device: str = "auto") -> World:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return World(size=size, rank=rank, local_rank=local_rank, device=dev)
+    return World(size=size, rank=rank, local_rank=local_rank, device=dev, launched=True)
 
 
 def stop(world: World) -> None:
