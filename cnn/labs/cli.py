@@ -323,7 +323,8 @@ def _optim_summary(numbers: dict) -> list[str]:
                          f"{m['final_loss']:.3f}, test accuracy {f['test_accuracy']:.3f} vs "
                          f"{m['test_accuracy']:.3f}")  # fmt: skip
     if "adam_early_steps" in numbers:
-        lines.append(numbers["adam_early_steps"]["sentence"])
+        early = numbers["adam_early_steps"]
+        lines.append(f"{early['sentence']} {early['at_best_rates']}")
     for fn, rows in numbers.items():
         if fn in FUNCTION_KEYS:
             lines.append(f"{fn}, final distance to the minimum: " + ", ".join(

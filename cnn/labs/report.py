@@ -31,3 +31,12 @@ def save_lab(result: LabResult, out: Path | str, dpi: int = 110) -> list[Path]:
     path = out / f"{result.name}.json"
     path.write_text(json.dumps(result.numbers, indent=2) + "\n")
     return [*paths, path]
+
+
+PX_PER_INCH = 75  # every lab figure is shown at this scale, so sizes stay consistent
+
+
+def display_width(fig: Figure) -> int:
+    """On-screen width in pixels for ``st.pyplot(fig, width=...)``/``st.image``: proportional to
+    the figure's width in inches (a 12-inch figure shows 900 px wide), never the page's width."""
+    return int(fig.get_figwidth() * PX_PER_INCH)
