@@ -9,6 +9,7 @@ serving.http_app's checks and records cost.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import shlex
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,13 @@ def request_body(config: LoadConfig) -> tuple[bytes, str]:
 
 def run_loadtest(config: LoadConfig, progress: Callable[[str], None] | None = None) -> dict:
     """All concurrency levels against one server, with its memory before and after."""
-    return asyncio.run(_run_levels(config, progress))
+    return _public(asyncio.run(_run_levels(config, progress)))
+
+
+def _public(run: dict) -> dict:
+    """Drops the raw samples kept for merging rounds."""
+    levels = [{k: v for k, v in level.items() if k != "_raw"} for level in run["levels"]]
+    return {**run, "levels": levels}
 
 
 async def _run_levels(config: LoadConfig, progress: Callable[[str], None] | None) -> dict:
@@ -146,34 +153,73 @@ async def _level(
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(n)))
-    elapsed = time.perf_counter() - start
-    ms = np.asarray(latencies) * 1e3
+    return _summary(n, [latencies], [errors], [time.perf_counter() - start], remaining > 0)
+
+
+def _summary(
+    n: int,
+    latencies: list[list[float]],
+    errors: list[list[str]],
+    seconds: list[float],
+    stopped: bool,
+) -> dict:
+    """One level's numbers; the lists hold one entry per round (merged when interleaved)."""
+    all_latencies = [x for part in latencies for x in part]
+    all_errors = [x for part in errors for x in part]
+    ms = np.asarray(all_latencies) * 1e3
     pct = np.percentile(ms, [50, 95, 99]) if len(ms) else [float("nan")] * 3
+    elapsed = sum(seconds)
     return {
         "concurrency": n,
-        "requests": len(latencies) + len(errors),
-        "ok": len(latencies),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
+        "requests": len(all_latencies) + len(all_errors),
+        "ok": len(all_latencies),
+        "errors": len(all_errors),
+        "first_error": all_errors[0] if all_errors else None,
         "seconds": elapsed,
-        "throughput": len(latencies) / elapsed if elapsed > 0 else 0.0,
+        "throughput": len(all_latencies) / elapsed if elapsed > 0 else 0.0,
         "p50_ms": float(pct[0]),
         "p95_ms": float(pct[1]),
         "p99_ms": float(pct[2]),
-        "stopped_by_time_limit": remaining > 0,
+        "stopped_by_time_limit": stopped,
+        "_raw": (latencies, errors, seconds),
     }
 
 
 def run_spawned(
-    config: LoadConfig, serve_args: list[str], progress: Callable[[str], None] | None = None
+    config: LoadConfig,
+    serve_args: list[str],
+    rounds: int = 1,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Start each server in turn (free loopback port), load it with ``config``, stop it."""
-    runs = []
-    for spec in serve_args:
-        with spawn_server(shlex.split(spec), progress) as url:
-            run = run_loadtest(LoadConfig(**{**asdict(config), "url": url}), progress)
-        runs.append({"server": spec, **run})
-    return {"runs": runs, "machine": f"{os.cpu_count()} cores, {sys.platform}"}
+    """Start every server (free loopback ports), then load them in turns, ``rounds`` times.
+
+    Interleaved on purpose: on a shared machine a busy minute slows every server alike, so the
+    ratios between them hold even when the absolute numbers drift. Each round sends
+    requests / rounds requests per level; the rounds are merged per server and level.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    share = LoadConfig(**{**asdict(config), "requests": max(1, config.requests // rounds)})
+    with ExitStack() as servers:
+        urls = [servers.enter_context(spawn_server(shlex.split(a), progress)) for a in serve_args]
+        parts: list[list[dict]] = [[] for _ in urls]
+        for _ in range(rounds):
+            for url, runs in zip(urls, parts, strict=True):
+                config_for = LoadConfig(**{**asdict(share), "url": url})
+                runs.append(asyncio.run(_run_levels(config_for, progress)))
+    merged = [_merge(spec, runs) for spec, runs in zip(serve_args, parts, strict=True)]
+    return {"runs": merged, "rounds": rounds, "machine": f"{os.cpu_count()} cores, {sys.platform}"}
+
+
+def _merge(spec: str, runs: list[dict]) -> dict:
+    levels = []
+    for i, level in enumerate(runs[0]["levels"]):
+        raws = [run["levels"][i]["_raw"] for run in runs]
+        stopped = any(run["levels"][i]["stopped_by_time_limit"] for run in runs)
+        latencies, errors, seconds = ([x for raw in raws for x in raw[k]] for k in range(3))
+        levels.append(_summary(level["concurrency"], latencies, errors, seconds, stopped))
+    merged = {**runs[0], "server": spec, "rss_after": runs[-1]["rss_after"], "levels": levels}
+    return _public(merged)
 
 
 @contextmanager
@@ -258,6 +304,46 @@ def _memory(before: int | None, after: int | None) -> str:
     if not before or not after:
         return "n/a"
     return f"{before / 2**20:.0f} -> {after / 2**20:.0f} ({100 * (after / before - 1):+.1f}%)"
+
+
+def stage_costs(config: LoadConfig, repeats: int = 300) -> dict[str, float]:
+    """Milliseconds per request of each server-side stage, in this process (where time goes)."""
+    from serving.http_app import pixels_array
+    from serving.images import read_image
+    from serving.predictor import Predictor, predict_pixels
+    from serving.preprocess import to_mnist
+    from serving.records import prediction_record
+
+    pixels_body, _ = request_body(LoadConfig(body="pixels", image=config.image))
+    png = config.image.read_bytes()
+    predictor = Predictor(intra_op_threads=1, spinning=False)
+    pixels = pixels_array(json.loads(pixels_body)["pixels"], batch=False)
+    image = read_image(io.BytesIO(png), name="png")
+    result = predict_pixels([pixels], predictor)[0]
+    stages = {
+        "parse + check JSON pixels": lambda: pixels_array(json.loads(pixels_body)["pixels"], False),
+        "decode PNG": lambda: read_image(io.BytesIO(png), name="png"),
+        "preprocess (to_mnist)": lambda: to_mnist(image),
+        "model, batch 1": lambda: predict_pixels([pixels], predictor),
+        "record (JSON dict)": lambda: prediction_record("x", result),
+    }
+    costs = {name: _ms(stage, repeats) for name, stage in stages.items()}
+    for size in (8, 64):
+        batch = [pixels] * size
+        costs[f"model, batch {size}, per image"] = (
+            _ms(lambda b=batch: predict_pixels(b, predictor), repeats // 4) / size
+        )
+    return costs
+
+
+def _ms(stage: Callable[[], Any], repeats: int) -> float:
+    stage()  # warm-up
+    times = []
+    for _ in range(max(repeats, 5)):
+        start = time.perf_counter()
+        stage()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
 
 
 def bare_app(model: Path, threads: int = 1) -> FastAPI:

@@ -150,14 +150,27 @@ def _loadtest_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
         action="append",
         metavar="SERVE_ARGS",
         help="start `python -m serving serve SERVE_ARGS --port FREE` and load it; repeat to "
-        "compare (e.g. --spawn '--engine embedded' --spawn '--engine bare'); --url is ignored",
+        "compare (e.g. --spawn '--engine embedded' --spawn '--engine bare'); all run at once, "
+        "loaded in turns; --url is ignored",
+    )
+    p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="with --spawn: load the servers in turns this many times (a busy machine then "
+        "slows all alike)",
+    )
+    p.add_argument(
+        "--stages",
+        action="store_true",
+        help="instead: time each server-side stage in this process (no server needed)",
     )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=cmd_loadtest)
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
-    from serving.loadtest import LoadConfig, format_table, run_loadtest, run_spawned
+    from serving.loadtest import LoadConfig, format_table, run_loadtest, run_spawned, stage_costs
 
     config = LoadConfig(
         url=args.url,
@@ -167,14 +180,23 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         image=args.image,
         max_seconds=args.max_seconds,
     )
+    if args.stages:
+        costs = stage_costs(config)
+        print(json.dumps(costs, indent=2) if args.json else _stages_table(costs))
+        return 0
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if args.spawn:
-        result = run_spawned(config, args.spawn, progress=log)
+        result = run_spawned(config, args.spawn, args.rounds, progress=log)
     else:
         result = {"runs": [run_loadtest(config, progress=log)]}
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     errors = sum(level["errors"] for run in result["runs"] for level in run["levels"])
     return 1 if errors else 0
+
+
+def _stages_table(costs: dict[str, float]) -> str:
+    rows = [f"| {name} | {ms:.3f} |" for name, ms in costs.items()]
+    return "\n".join(["| server-side stage (median) | ms |", "| --- | ---: |", *rows])
 
 
 def _triton_parser(sub: argparse._SubParsersAction, formatter: type) -> None:

@@ -55,7 +55,7 @@ def test_spawned_comparison_embedded_vs_bare():
         [
             sys.executable, "-m", "serving", "loadtest",
             "--spawn", "--engine embedded", "--spawn", "--engine bare",
-            "--concurrency", "1,8", "--requests", "60", "--json",
+            "--concurrency", "1,8", "--requests", "60", "--rounds", "2", "--json",
         ],
         capture_output=True,
         text=True,
@@ -64,6 +64,7 @@ def test_spawned_comparison_embedded_vs_bare():
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)
+    assert result["rounds"] == 2
     assert [r["server"] for r in result["runs"]] == ["--engine embedded", "--engine bare"]
     assert [r["engine"] for r in result["runs"]] == ["embedded", "bare"]
     for server in result["runs"]:
@@ -74,3 +75,17 @@ def test_spawned_comparison_embedded_vs_bare():
         assert server["rss_before"] > 0 and server["rss_after"] > 0
     table = format_table(result)
     assert table.count("\n| --engine") == 4 and "1.00x" in table
+
+
+def test_stage_costs_name_every_stage():
+    run = subprocess.run(
+        [sys.executable, "-m", "serving", "loadtest", "--stages", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    costs = json.loads(run.stdout)
+    assert {"decode PNG", "preprocess (to_mnist)", "model, batch 1"} <= set(costs)
+    assert all(ms > 0 for ms in costs.values())  # timings themselves go to BENCHMARKS.md
