@@ -325,3 +325,31 @@ def test_ctrl_c_stops_the_server_cleanly():
         process.kill()
     assert process.returncode == 0, err
     assert f"on http://127.0.0.1:{port}" in out and "Traceback" not in err
+
+
+def test_healthz_is_503_until_the_model_is_loaded():
+    import asyncio
+
+    from serving.http_app import LocalBackend, ServerConfig, create_app
+
+    async def ask(app) -> tuple[int, int, dict]:
+        transport = httpx.ASGITransport(app=app)  # in-process: no lifespan, so nothing loads
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            health = await client.get("/healthz")
+            answer = await client.post(
+                "/predict", content=GOOD_PNG, headers={"content-type": "image/png"}
+            )
+            return health.status_code, answer.status_code, answer.json()
+
+    health, status, answer = asyncio.run(ask(create_app(ServerConfig())))
+    assert health == 503 and status == 503 and "loading" in answer["detail"]
+    health, status, answer = asyncio.run(ask(create_app(backend=LocalBackend(ServerConfig()))))
+    assert health == 200 and status == 200 and answer["digit"] == 3
+
+
+def test_server_config_refuses_nonsense():
+    from serving.http_app import ServerConfig
+
+    for field in ("threads", "max_body_bytes", "max_pixels", "max_batch_items", "top_k"):
+        with pytest.raises(ValueError, match=field):
+            ServerConfig(**{field: 0})
