@@ -128,23 +128,25 @@ def _loadtest_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
         description="Send --requests requests at each concurrency level to a server on "
         "127.0.0.1/localhost (never further), bounded by --max-seconds per level; report "
         "throughput, p50/p95/p99 latency, errors and the server's memory before/after. "
-        "With --spawn it starts each server itself (one after the other, on free ports) and "
-        "compares them in one run.",
+        "With --spawn it starts the servers itself (all at once, on free ports), loads them in "
+        "turns and compares them in one run.",
         formatter_class=formatter,
     )
     p.add_argument("--url", default=d.url, help="server to load (loopback only)")
     p.add_argument(
         "--concurrency",
         type=_int_list,
-        default=d.concurrency,
-        help="comma-separated numbers of concurrent clients, e.g. 1,8,64",
+        default=",".join(map(str, d.concurrency)),
+        help="comma-separated numbers of concurrent clients",
     )
     p.add_argument("--requests", type=_positive, default=d.requests, help="requests per level")
     p.add_argument(
         "--body", choices=("pixels", "png"), default=d.body, help="what each request sends"
     )
     p.add_argument("--image", type=Path, default=d.image, help="the digit image sent")
-    p.add_argument("--max-seconds", type=float, default=d.max_seconds, help="time limit per level")
+    p.add_argument(
+        "--max-seconds", type=float, default=d.max_seconds, help="time limit per level (and round)"
+    )
     p.add_argument(
         "--spawn",
         action="append",
