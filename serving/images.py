@@ -9,6 +9,7 @@ the HTTP service all read images through it.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -73,8 +74,8 @@ def read_image(
         raise ImageReadError(
             f"{label}: not an image file ({FORMAT_NAMES}) or a broken one"
         ) from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(_too_large(label, None, max_pixels)) from exc
+    except Image.DecompressionBombError as exc:  # PIL's own check, in open(): > 179 MP
+        raise ImageReadError(_too_large(label, _bomb_pixels(exc), max_pixels)) from exc
     except MemoryError as exc:
         raise ImageReadError(f"{label}: not enough memory to decode this image") from exc
     except Exception as exc:  # malformed files: each decoder fails its own way (OSError,
@@ -90,8 +91,17 @@ def _check_size(size: tuple[int, int], max_pixels: int, label: str) -> None:
         raise ImageReadError(_too_large(label, (width, height), max_pixels))
 
 
-def _too_large(label: str, size: tuple[int, int] | None, max_pixels: int) -> str:
-    what = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
+def _bomb_pixels(exc: Image.DecompressionBombError) -> int | None:
+    """The pixel count PIL's message gives ("Image size (400000000 pixels) exceeds ...")."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def _too_large(label: str, size: tuple[int, int] | int | None, max_pixels: int) -> str:
+    if isinstance(size, tuple):
+        what = f"{size[0]}x{size[1]} pixels"
+    else:
+        what = f"{size / 1e6:g} megapixels" if size else "too many pixels"
     return (
         f"{label}: image too large ({what}; the limit is {max_pixels / 1e6:g} megapixels); "
         "scale it down or crop it to the digit"

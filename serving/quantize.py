@@ -167,15 +167,15 @@ def check_request(config: QuantizeConfig) -> None:
     if config.method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {config.method!r}")
     model, out = Path(config.model), Path(config.out)
-    if _same_file(model, out):
-        raise ValueError(
-            f"--out {out} is the --model file: quantizing would overwrite the fp32 model. "
-            f"Write the INT8 model elsewhere (default {INT8_MODEL})"
-        )
     if model.is_file() and is_quantized(model):
         raise ValueError(
             f"{model} is already quantized (it holds quantization operators): quantize the fp32 "
             f"model instead (--model {DEFAULT_MODEL}); nothing was written"
+        )
+    if _same_file(model, out):
+        raise ValueError(
+            f"--out {out} is the --model file: quantizing would overwrite the model it reads. "
+            "Pass another --out (the INT8 model is a separate file)"
         )
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'int8.onnx'}")

@@ -175,7 +175,7 @@ def test_predict_json_prints_one_valid_line_per_file(tmp_path, capsys):
         assert records[index]["digit"] == 7 and "error" not in records[index], records[index]
     for index in (1, 2, 4):
         assert records[index]["digit"] is None and str(files[index]) in records[index]["error"]
-    assert "too large" in records[2]["error"]
+    assert "image too large (400 megapixels; the limit is 40 megapixels)" in records[2]["error"]
 
 
 def test_predict_max_megapixels_option(tmp_path, capsys):
