@@ -242,11 +242,12 @@ def adam_early_steps(lr: float = 1e-2, steps: int = 20, seed: int = 0) -> dict[s
             sizes.append(float((after - before).abs().median()) / lr)
         out[name] = sizes
     course, torch_ = out["adam"], out["adam-bc"]
+    k = min(10, steps) - 1
     out["sentence"] = (
         f"At the same learning rate the course's Adam, which has no bias correction, takes "
         f"larger early steps (the median weight moved {course[0]:.2f}x the rate on step 1 vs "
-        f"{torch_[0]:.2f}x for torch's Adam, {course[9]:.2f}x vs {torch_[9]:.2f}x on step 10), "
-        f"so at equal rates it acts like a larger rate early on."
+        f"{torch_[0]:.2f}x for torch's Adam, {course[k]:.2f}x vs {torch_[k]:.2f}x on step "
+        f"{k + 1}), so at equal rates it acts like a larger rate early on."
     )
     return out
 

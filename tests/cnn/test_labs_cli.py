@@ -68,8 +68,10 @@ def test_optim_lab_cli(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} == {
         "optim_ball_race.png", "optim_rprop_batches.png", "optim_beale.png", "optim-lab.json"
     }  # fmt: skip
-    code, _, err = _run(capsys, "optim-lab", "--lrs", "0", "--quiet")
-    assert code == 2 and "must be a positive number" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["optim-lab", "--lrs", "0", "--quiet"])
+    assert exit_info.value.code == 2
+    assert "--lrs: must be a positive number, got 0" in capsys.readouterr().err
 
 
 def test_reg_lab_cli_and_bad_input(capsys):
