@@ -26,7 +26,14 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from cnn.files import atomic_write
-from serving.session import DEFAULT_MODEL, INT8_MODEL, ModelError, open_session
+from serving.session import (
+    DEFAULT_MODEL,
+    INT8_MODEL,
+    ModelError,
+    check_outputs,
+    logits_output,
+    open_session,
+)
 
 # Operators that only a quantized graph holds: quantizing one again breaks it ("two nodes with
 # same node name") and would overwrite a good INT8 file with an invalid one.
@@ -216,11 +223,13 @@ def _check_loss(fp32: float, int8: float, config: QuantizeConfig) -> None:
 
 def test_accuracy(session: ort.InferenceSession, images: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``images`` (uint8 [N,28,28]) whose argmax logit equals the label."""
-    name = session.get_inputs()[0].name
+    name, output = session.get_inputs()[0].name, logits_output(session).name  # by name
     correct = 0
     for i in range(0, len(images), 500):
         x = images[i : i + 500, None].astype(np.float32) / 255.0
-        correct += int((session.run(None, {name: x})[0].argmax(1) == labels[i : i + 500]).sum())
+        (logits,) = session.run([output], {name: x})
+        check_outputs({output: logits}, len(x), "the model")
+        correct += int((logits.argmax(1) == labels[i : i + 500]).sum())
     return correct / len(images)
 
 
