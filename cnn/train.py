@@ -74,7 +74,7 @@ RESUME_KEYS = (
 class TrainConfig:
     epochs: int | None = 12  # None: derived from ``steps``
     steps: int | None = None  # total optimizer steps; overrides epochs when set
-    out: str = "runs/cnn"
+    out: str = "runs/mnist"
     device: str = "auto"
     seed: int = 0
     recipe: str = "default"
