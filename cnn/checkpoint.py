@@ -111,6 +111,23 @@ def prepare_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
+def check_output_file(path: Path | str) -> Path:
+    """Fail before any work when a file cannot be written where asked (folder made if missing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunFolderError(f"{path} is a folder; give a file name, e.g. {path / 'model.onnx'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunFolderError(
+            f"cannot write {path} ({exc.strerror or exc}); choose a writable --out."
+        ) from exc
+    return path
+
+
 class RunLock:
     """``out/.lock`` holding this process's PID while a run writes to the folder.
 

@@ -18,6 +18,7 @@ import onnx
 import onnx.numpy_helper
 import torch
 
+from cnn.checkpoint import check_output_file
 from cnn.data import MNIST_MEAN, MNIST_STD, load_mnist
 from cnn.files import atomic_write
 from cnn.model import ARCHITECTURE
@@ -56,6 +57,7 @@ def export_onnx(
     """Write the ONNX file with metadata; raise if the checker or the parity check fails."""
     import onnxruntime as ort
 
+    check_output_file(out)
     model, state = load_checkpoint_model(checkpoint)
     proto = onnx.load_from_string(_onnx_program_bytes(model))
     history = state["history"]

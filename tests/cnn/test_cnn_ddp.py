@@ -77,6 +77,8 @@ def test_two_processes_follow_the_one_process_loss_curve(runs):
     assert m2["world_size"] == 2 and m2["per_rank_batch_size"] == 8
     assert m2["global_batch_size"] == m1["global_batch_size"] == 16
     assert m1["world_size"] == 1
+    assert m1["test_images"] == m2["test_images"] == 200  # --test-limit is honoured
+    assert all("test_accuracy" not in e for e in m1["epochs"])  # test: once, at the end
     assert abs(m1["validation_accuracy"] - m2["validation_accuracy"]) <= 0.002
 
 

@@ -281,3 +281,14 @@ def test_a_second_training_run_on_the_same_folder_is_refused(tmp_path: Path):
     finally:
         assert first.wait(timeout=300) == 0
     assert not (out / ".lock").exists()
+
+
+def test_export_checks_its_output_before_loading_anything(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = subprocess.run(
+        [sys.executable, "-m", "cnn", "export", "--checkpoint", str(tmp_path / "none.pt"),
+         "--out", str(blocker / "m.onnx")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and f"cannot write {blocker / 'm.onnx'}" in done.stderr
