@@ -67,21 +67,29 @@ def dataset_from_frame(
     return Dataset(x=xs, y=ys, source=source, x_label=str(x), y_label=str(y))
 
 
+def read_table(source, name: str, sep: str = ",") -> pd.DataFrame:
+    """A CSV (path or file-like, e.g. an upload) as strings, or one DataError naming ``name``."""
+    try:
+        frame = pd.read_csv(source, sep=sep, dtype=str, skipinitialspace=True)
+    except PermissionError as exc:
+        raise DataError(f"cannot read {name}: permission denied") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{name} is empty; it needs a header line and data rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{name} is not a readable CSV file ({first}); check the separator"
+        ) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
 def load_csv(path: str | Path, x: str, y: str, sep: str = ",") -> Dataset:
     """Read ``path`` and take columns ``x`` and ``y`` (see the module docstring for errors)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no such file: {path}; check the path given to --csv")
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, skipinitialspace=True)
-    except PermissionError as exc:
-        raise DataError(f"cannot read {path}: permission denied") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path} is empty; it needs a header line and data rows") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path} is not a readable CSV file ({first}); check --sep") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = read_table(path, str(path), sep)
     if len(frame.columns) == 1 and x != y and sep == ",":
         hint = " (one column found: is the separator ';' or a tab? pass --sep)"
     else:
