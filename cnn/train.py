@@ -406,4 +406,3 @@ def weights_only_copy(checkpoint: Path | str, out: Path | str) -> None:
     state = read_checkpoint(checkpoint)
     slim = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
     save_checkpoint(Path(out), slim)
-

@@ -85,5 +85,10 @@ def test_a_foreign_pickle_is_not_taken_for_a_checkpoint(tmp_path: Path):
     with pytest.raises(CheckpointError, match="no training config"):
         load_checkpoint_model(path)
     torch.save({"config": {"dropout": 0.5}, "model": {"fc.weight": torch.zeros(2)}}, path)
+    with pytest.raises(CheckpointError, match="config lacks epochs"):
+        load_checkpoint_model(path)
+    config = dict.fromkeys(("epochs", "seed", "batch_size", "lr", "augment", "command"), 0)
+    state = {"config": {**config, "dropout": 0.5}, "epoch": 1, "history": []}
+    torch.save({**state, "model": {"fc.weight": torch.zeros(2)}}, path)
     with pytest.raises(CheckpointError, match="weights of another network"):
         load_checkpoint_model(path)
