@@ -282,3 +282,11 @@ def test_summary_table_and_lab_result():
     band = numbers["profiles"][0]["signal_std"]
     assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["median"], band["high"]))
     assert numbers["training"][0]["epochs"] == 1
+
+
+def test_lines_267_274_sigmoid_normal_001_narrow_z_and_activations():
+    e = epoch0("sigmoid", "normal-0.01", 0)
+    assert e.weights[2].std() == pytest.approx(0.01, rel=0.03)  # line 267: std ~0.01
+    # line 274: Z-values within a narrow range around 0, activations around sigmoid(0) = 0.5
+    assert all(np.abs(z).max() < 0.2 for z in e.z)
+    assert all(np.abs(a - 0.5).max() < 0.05 for a in e.activations)
