@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,6 +10,7 @@ from cnn.data import MnistError
 from cnn.labs import conv_plots
 from cnn.labs.conv import PADDINGS, conv2d, max_pool2d, sobel_response
 from cnn.labs.conv_lab import WORKED_EXAMPLES, feature_maps, load_feature_model, padding_1d
+from cnn.labs.report import display_width, picture
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set ...")
@@ -27,20 +26,28 @@ def trained_cnn():
 
 
 @st.cache_data(show_spinner="Drawing the feature maps ...")
-def feature_map_pngs(index: int) -> list[bytes]:
+def feature_map_pngs(index: int) -> list[tuple[bytes, int]]:
     """Both layers' maps as PNGs: 96 small panels take seconds to draw, so draw them once."""
     model, _ = trained_cnn()
     figures = [
         conv_plots.feature_maps_figure(maps, f"conv{i}")
         for i, maps in enumerate(feature_maps(model, mnist_test().images[index]), start=1)
     ]
-    return [png(figure) for figure in figures]  # fmt: skip
+    return [picture(figure) for figure in figures]
 
 
-def png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
+@st.cache_data(show_spinner=False)
+def sobel_picture(index: int) -> tuple[bytes, int]:
+    image = mnist_test().images[index]
+    return picture(conv_plots.sobel_figure(image, sobel_response(image / 255.0)))
+
+
+def show(figure) -> None:
+    """A figure at the labs' common scale; a (png, width) pair from a cached view as is."""
+    if isinstance(figure, tuple):
+        st.image(figure[0], width=figure[1])
+    else:
+        st.pyplot(figure, width=display_width(figure))
 
 
 def matrix_table(m: np.ndarray) -> pd.DataFrame:
@@ -57,16 +64,16 @@ st.write(
 st.header("The course's worked examples")
 checks = pd.DataFrame(
     {
-        "example": [e.title for e in WORKED_EXAMPLES],
-        "stride": [e.stride for e in WORKED_EXAMPLES],
-        "padding": [e.padding for e in WORKED_EXAMPLES],
-        "matches the course": [e.matches() for e in WORKED_EXAMPLES],
+        "Example": [e.title for e in WORKED_EXAMPLES],
+        "Stride": [e.stride for e in WORKED_EXAMPLES],
+        "Padding": [e.padding for e in WORKED_EXAMPLES],
+        "Matches the course": ["yes" if e.matches() else "no" for e in WORKED_EXAMPLES],
     }
 )
 st.dataframe(checks, hide_index=True)
 titles = [e.title for e in WORKED_EXAMPLES]
 example = WORKED_EXAMPLES[titles.index(st.selectbox("Show example", titles))]
-st.pyplot(conv_plots.worked_examples_figure([example]), width="content")
+show(conv_plots.worked_examples_figure([example]))
 
 st.header("Playground")
 st.caption("Starts from the example above; edit any cell, the stride or the padding.")
@@ -120,7 +127,7 @@ else:
         f"{numbers['same_padding_before_after'][0]} before and "
         f"{numbers['same_padding_before_after'][1]} after."
     )
-    st.pyplot(conv_plots.padding_1d_figure(int(n), int(k), int(s)))
+    show(conv_plots.padding_1d_figure(int(n), int(k), int(s)))
 
 st.header("A digit through a Sobel kernel and through the trained CNN")
 index = st.number_input("MNIST test image", 0, 9999, value=0)
@@ -131,10 +138,10 @@ except (MnistError, OSError) as error:  # the loader's message says how to fix i
     st.stop()
 image = test.images[int(index)]
 st.caption(f"Label: {int(test.labels[int(index)])}")
-st.pyplot(conv_plots.sobel_figure(image, sobel_response(image / 255.0)))
+show(sobel_picture(int(index)))
 model, why = trained_cnn()
 if model is None:
     st.info(why)
 else:
-    for png in feature_map_pngs(int(index)):
-        st.image(png)
+    for feature_map_picture in feature_map_pngs(int(index)):
+        show(feature_map_picture)

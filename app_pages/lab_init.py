@@ -11,7 +11,7 @@ from cnn.labs.block import ACTIVATIONS, INIT_TITLES, INITIALIZERS
 from cnn.labs.init import course_claims, epoch0, seed_profile
 from cnn.labs.init_train import does_it_train
 from cnn.labs.labels import claim_rows, training_rows
-from cnn.labs.report import display_width
+from cnn.labs.report import display_width, picture
 
 torch.set_num_threads(1)  # tiny nets: one thread beats a contended pool
 SEEDS = 10
@@ -20,7 +20,11 @@ ROWS = {"z": "Z-values", "activations": "Activations", "weights": "Weights",
 
 
 def show(figure) -> None:
-    st.pyplot(figure, width=display_width(figure))
+    """A figure at the labs' common scale; a (png, width) pair from a cached view as is."""
+    if isinstance(figure, tuple):
+        st.image(figure[0], width=figure[1])
+    else:
+        st.pyplot(figure, width=display_width(figure))
 
 
 @st.cache_data(show_spinner="One forward and backward pass ...")
@@ -31,7 +35,7 @@ def epoch0_view(activation: str, init: str, seed: int):
     saturated = e.saturated()
     if saturated is not None:
         table.loc["Saturated (share)"] = saturated
-    return init_plots.epoch0_figure(e), table, e.loss
+    return picture(init_plots.epoch0_figure(e)), table, e.loss
 
 
 @st.cache_data(show_spinner=False)
@@ -43,7 +47,7 @@ def profile_view(activation: str, seed: int, _progress=None):
         profiles[activation, init] = seed_profile(activation, init, seeds)
         if _progress:
             _progress(k + 1, len(INITIALIZERS))
-    return init_plots.profile_figure(profiles, SEEDS)
+    return picture(init_plots.profile_figure(profiles, SEEDS))
 
 
 @st.cache_data(show_spinner="Checking the course's statements over 10 seeds ...")
@@ -54,7 +58,7 @@ def claims_table(seed: int) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def training_view(activation: str, epochs: int, _progress=None):
     runs = does_it_train([(activation, i) for i in INITIALIZERS], epochs, progress=_progress)
-    return init_plots.training_figure(runs), pd.DataFrame(training_rows(runs))
+    return picture(init_plots.training_figure(runs)), pd.DataFrame(training_rows(runs))
 
 
 def with_progress(label: str):

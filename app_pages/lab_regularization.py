@@ -1,4 +1,4 @@
-"""Regularization lab: L1 selects features while L2 only shrinks them; dropout train vs eval."""
+"""Regularization lab: L1 selects features while L2 only shrinks them; AdamW; dropout."""
 
 from __future__ import annotations
 
@@ -10,31 +10,73 @@ import torch
 
 from cnn.labs import reg_plots
 from cnn.labs.reg_lab import RegLabConfig, dropout_demo, feature_selection
+from cnn.labs.reg_path import (
+    ADAM_METHODS,
+    METHOD_TITLES,
+    SGD_METHODS,
+    PathConfig,
+    adamw_vs_l2,
+    lambda_path,
+)
+from cnn.labs.report import display_width, picture
 
 # Tiny nets: one thread is faster than a contended pool (see the optimizer page).
 torch.set_num_threads(1)
 PENALTIES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
-SHOWN = ["test_accuracy", "signal_features_kept", "noise_features_kept",
-         "noise_weights_near_zero", "signal_weights_near_zero"]  # fmt: skip
+PENALTY_NAMES = {"none": "no penalty", "l1": "L1", "l2": "L2"}
 
 
-def train_three(config: RegLabConfig):
-    bar = st.progress(0.0, text="Training ...")
+def show(figure) -> None:
+    """A figure at the labs' common scale; a (png, width) pair from a cached view as is."""
+    if isinstance(figure, tuple):
+        st.image(figure[0], width=figure[1])
+    else:
+        st.pyplot(figure, width=display_width(figure))
 
-    def progress(done: int, total: int) -> None:
-        if done % 20 == 0 or done == total:
-            bar.progress(done / total, text=f"Step {done:,} of {total:,} (no penalty, L1, L2)")
 
-    fs = feature_selection(config, progress)
-    bar.empty()
+def with_progress(label: str):
+    bar = st.progress(0.0, text=label)
+    return bar, lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}")
+
+
+@st.cache_data(show_spinner=False)
+def dropout_picture(p: float, seed: int):
+    return picture(reg_plots.dropout_figure(dropout_demo(p, seed=seed)))
+
+
+@st.cache_data(show_spinner=False)
+def train_three(config: RegLabConfig, _progress=None):
+    fs = feature_selection(config, _progress)
+    n_noise = fs["noise_features"]
     table = pd.DataFrame(
-        {m: {k: fs[m][k] for k in ["l1", "l2", *SHOWN]} for m in ("none", "l1", "l2")}
-    ).T
+        [{"Penalty": PENALTY_NAMES[m], "λ": f"{fs[m]['l1'] or fs[m]['l2']:g}" if m != "none"
+          else "", "Held-out accuracy": f"{fs[m]['test_accuracy']:.1%}",
+          "Signal features kept": f"{fs[m]['signal_features_kept']} of {fs['n_signal']}",
+          "Noise features kept": f"{fs[m]['noise_features_kept']} of {n_noise}",
+          "Noise-input weights near 0 (|w| < 0.01)": f"{fs[m]['noise_weights_near_zero']:.0%}",
+          "Signal-input weights near 0": f"{fs[m]['signal_weights_near_zero']:.0%}"}
+         for m in ("none", "l1", "l2")]
+    )  # fmt: skip
     figures = (
-        reg_plots.feature_norms_figure(fs),
-        reg_plots.noise_weights_figure(fs, config.near_zero),
+        picture(reg_plots.feature_norms_figure(fs)),
+        picture(reg_plots.noise_weights_figure(fs, config.near_zero)),
     )
     return table, figures
+
+
+@st.cache_data(show_spinner=False)
+def path_view(config: PathConfig, _progress=None):
+    path = lambda_path(config, progress=_progress)
+    rows = [{"Method": METHOD_TITLES[m], "λ": f"{lam:g}",
+             "Held-out accuracy": f"{r['test_accuracy'][i]:.1%}",
+             "Noise-input weights exactly 0": f"{r['zero_noise_input_weights'][i]:.0f}",
+             "Signal-input weights exactly 0": f"{r['zero_signal_input_weights'][i]:.0f}",
+             "Noise features dropped": f"{r['noise_features_dropped'][i]:.0f}",
+             "L2 norm of the weights": f"{r['l2_norm'][i]:.3g}"}
+            for m, r in path.items() for i, lam in enumerate(r["lambdas"])]  # fmt: skip
+    return (picture(reg_plots.lambda_path_figure(path, SGD_METHODS)),
+            picture(reg_plots.lambda_path_figure(path, ADAM_METHODS)), pd.DataFrame(rows),
+            adamw_vs_l2(path))  # fmt: skip
 
 
 st.title("Regularization")
@@ -52,15 +94,46 @@ noise = c3.slider("Noise features", 0, 40, value=default.noise_features)
 steps = c4.slider("Training steps", 50, 2000, value=default.steps, step=50)
 config = RegLabConfig(noise_features=noise, l1=l1, l2=l2, steps=steps)
 if st.button("Train the three nets", type="primary", icon=":material/model_training:"):
-    st.session_state.reg_lab = (astuple(config), train_three(config))
+    bar, progress = with_progress("Training steps done")
+    st.session_state.reg_lab = (astuple(config), train_three(config, progress))
+    bar.empty()
 result = st.session_state.get("reg_lab")
 if result is not None and result[0] == astuple(config):
     table, (norms, noise_weights) = result[1]
-    st.dataframe(table.style.format("{:.3g}"))
-    st.pyplot(norms)
-    st.pyplot(noise_weights)
+    st.dataframe(table, hide_index=True)
+    show(norms)
+    show(noise_weights)
 else:
     st.caption("Press Train the three nets (a few seconds per thousand steps).")
+
+st.header("A λ path: exact zeros, and AdamW vs L2 under Adam")
+st.write(
+    "With L1 as a term in the loss, gradient steps make weights hop across zero; they almost "
+    "never land on it. The proximal step (soft threshold: shrink each weight by learning rate "
+    "x λ, stop at 0) puts them on exactly 0. Each λ is trained with 3 seeds (medians shown), "
+    "plain SGD for the L1/L2 runs; Adam for L2-in-the-loss vs AdamW's decoupled decay."
+)
+path_steps = st.slider("Steps per run", 50, 600, value=PathConfig().steps, step=50)
+path_config = PathConfig(noise_features=noise, steps=path_steps)
+if st.button("Run the λ path", icon=":material/timeline:"):
+    bar, progress = with_progress("Training steps done")
+    st.session_state.reg_path = (path_config, path_view(path_config, progress))
+    bar.empty()
+result = st.session_state.get("reg_path")
+if result is not None and result[0] == path_config:
+    sgd_figure, adam_figure, table, compare = result[1]
+    show(sgd_figure)
+    a, w = compare["adam_l2_best"], compare["adamw_best"]
+    st.write(
+        f"Under Adam, L2 in the loss is divided by each weight's gradient scale, so weights "
+        f"with small data gradients decay fast; AdamW shrinks every weight by the same fraction. "
+        f"Best held-out accuracy: Adam + L2 {a['test_accuracy']:.1%} at λ = {a['lambda']:g}, "
+        f"AdamW {w['test_accuracy']:.1%} at λ = {w['lambda']:g}."
+    )
+    show(adam_figure)
+    st.dataframe(table, hide_index=True)
+else:
+    st.caption("Press Run the λ path (5 methods x 6 λ x 3 seeds, trained together).")
 
 st.header("Dropout: train mode vs eval mode")
 p = st.slider("Dropout probability p", 0.0, 0.95, value=default.dropout_p, step=0.05)
@@ -73,4 +146,4 @@ m[1].metric(
     help=f"1/(1-p) = {drop['expected_kept_value']:.3f}: inverted dropout",
 )
 m[2].metric("eval output = input", "yes" if drop["eval_identical"] else "no")
-st.pyplot(reg_plots.dropout_figure(drop))
+show(dropout_picture(p, default.seed))

@@ -86,11 +86,12 @@ def sobel_figure(image: np.ndarray, response: np.ndarray) -> Figure:
     return fig
 
 
-def feature_maps_figure(maps: np.ndarray, layer: str) -> Figure:
-    """All channels of one layer's feature maps, 8 per row."""
-    cols = 8
+def feature_maps_figure(maps: np.ndarray, layer: str, cols: int = 16) -> Figure:
+    """All channels of one layer's feature maps, 16 per row: 12 inches wide like the other lab
+    figures, so conv1's 32 maps take 2 rows and conv2's 64 take 4 (not a page each)."""
     rows = math.ceil(len(maps) / cols)
-    fig = Figure(figsize=(cols * 1.1, rows * 1.1 + 0.4), layout="constrained")
+    cell = 12 / cols
+    fig = Figure(figsize=(12, rows * cell + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")

@@ -40,3 +40,13 @@ def display_width(fig: Figure) -> int:
     """On-screen width in pixels for ``st.pyplot(fig, width=...)``/``st.image``: proportional to
     the figure's width in inches (a 12-inch figure shows 900 px wide), never the page's width."""
     return int(fig.get_figwidth() * PX_PER_INCH)
+
+
+def picture(fig: Figure, dpi: int = 150) -> tuple[bytes, int]:
+    """(PNG bytes, on-screen width): a figure drawn once, so a cached page shows it again on
+    every rerun without redrawing it (matplotlib takes seconds for the bigger ones)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue(), display_width(fig)
