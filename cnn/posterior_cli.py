@@ -1,0 +1,141 @@
+"""``python -m cnn posterior`` and ``python -m cnn uncertainty``: parsers and dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cnn.data import MnistError
+from cnn.labs.cli import FORMATTER, positive_int
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 0.5), got {value}")
+    return value
+
+
+def add_posterior_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register both subcommands on ``python -m cnn``'s subparsers."""
+    from cnn.posterior_pipeline import PosteriorConfig
+    from cnn.uncertainty import UncertaintyConfig
+
+    d = PosteriorConfig()
+    p = sub.add_parser(
+        "posterior",
+        help="fit the last-layer Laplace posterior + feature density; write the Bayesian ONNX",
+        formatter_class=FORMATTER,
+        description="Last-layer Laplace (laplace-torch, prior precision by marginal likelihood) "
+        "and class-conditional feature Gaussians fitted on the 55,000 training images; "
+        "temperature and abstain threshold chosen on the 5,000 validation images; one ONNX "
+        "graph with outputs logits, probabilities (probit posterior predictive) and "
+        "uncertainty (>= 1: abstain). Needs laplace-torch: pip install --no-deps -r "
+        ".ci/posterior-requirements.txt",
+    )
+    p.add_argument("--model", type=Path, default=d.model, help="the MAP ONNX model")
+    p.add_argument("--out", type=Path, default=d.out, help="the Bayesian ONNX model to write")
+    p.add_argument(
+        "--abstain-rate",
+        type=_rate,
+        default=d.abstain_rate,
+        help="share of drawn validation digits to abstain on (sets the threshold)",
+    )
+    p.add_argument(
+        "--drawn-validation",
+        type=positive_int,
+        default=d.drawn_validation,
+        help="validation digits drawn like the canvas, for the threshold",
+    )
+    p.add_argument("--no-temperature", action="store_true", help="keep T = 1 (pure Laplace)")
+    p.add_argument(
+        "--limit", type=positive_int, default=None, help="fit on the first N training images"
+    )
+    p.add_argument("--cache", type=Path, default=d.cache, help="feature cache folder")
+    p.add_argument("--seed", type=int, default=d.seed, help="draws the validation drawings")
+    p.set_defaults(posterior_command=run_posterior_command)
+
+    u = UncertaintyConfig()
+    p = sub.add_parser(
+        "uncertainty",
+        help="compare MAP, temperature, MC dropout, ensemble, Laplace, DDU and the served graph",
+        formatter_class=FORMATTER,
+        description="MNIST test accuracy/NLL/ECE/Brier and digit-vs-non-digit AUROC, "
+        "overconfidence and abstention on drawn-like digits and the project's own non-digit "
+        "drawings, for every method; prints markdown tables, writes two figures.",
+    )
+    p.add_argument("--model", type=Path, default=u.model, help="the MAP ONNX model")
+    p.add_argument("--bayes", type=Path, default=u.bayes, help="the served Bayesian ONNX model")
+    p.add_argument(
+        "--ensemble", type=Path, nargs="*", default=[], help="ensemble member ONNX files"
+    )
+    p.add_argument(
+        "--drawn", type=positive_int, default=u.drawn, help="drawn digits (validation, test)"
+    )
+    p.add_argument(
+        "--nondigits", type=positive_int, default=u.nondigits, help="drawings per non-digit set"
+    )
+    p.add_argument("--mc-samples", type=positive_int, default=u.mc_samples, help="MC dropout")
+    p.add_argument("--figures", type=Path, default=u.figures, help="folder for the two PNGs")
+    p.add_argument("--cache", type=Path, default=u.cache, help="feature cache folder")
+    p.add_argument("--json", type=Path, default=None, help="also write all numbers to this file")
+    p.set_defaults(posterior_command=run_posterior_command)
+
+
+def run_posterior_command(args: argparse.Namespace) -> int:
+    """Run `posterior` or `uncertainty` from parsed arguments; returns the exit code."""
+    import torch
+
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    try:
+        if args.command == "posterior":
+            return _posterior(args)
+        return _uncertainty(args)
+    except (ImportError, MnistError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _posterior(args: argparse.Namespace) -> int:
+    from cnn.posterior_pipeline import PosteriorConfig, run_posterior
+
+    config = PosteriorConfig(
+        model=args.model,
+        out=args.out,
+        abstain_rate=args.abstain_rate,
+        drawn_validation=args.drawn_validation,
+        temperature=not args.no_temperature,
+        limit=args.limit,
+        cache=args.cache,
+        seed=args.seed,
+    )
+    report = run_posterior(config)
+    print(
+        f"wrote {report['out']}: test accuracy {report['test_accuracy']:.4f}, abstains on "
+        f"{report['test_abstained']:.2%} of MNIST test; max |p - laplace-torch| "
+        f"{report['parity']['probabilities_vs_laplace_torch']:.2e}"
+    )
+    return 0
+
+
+def _uncertainty(args: argparse.Namespace) -> int:
+    from cnn.uncertainty import UncertaintyConfig, run_uncertainty
+
+    config = UncertaintyConfig(
+        model=args.model,
+        bayes=args.bayes,
+        ensemble=tuple(args.ensemble),
+        drawn=args.drawn,
+        nondigits=args.nondigits,
+        mc_samples=args.mc_samples,
+        figures=args.figures,
+        cache=args.cache,
+    )
+    result = run_uncertainty(config)
+    print(result["table"] + "\n\n" + result["per_set"])
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({k: v for k, v in result.items()}, indent=2))
+    return 0

@@ -1,0 +1,382 @@
+"""``python -m cnn uncertainty``: every uncertainty method on the same data, in one table.
+
+MNIST test (10,000 plain digits): accuracy, NLL, ECE (15 bins), Brier. Drawn-like test digits vs
+the project's own non-digit drawings (cnn.nondigits, all through the app's preprocessing):
+AUROC of each method's confidence score, the share of non-digits given >= 99% / >= 90%
+confidence, and what an abstain threshold does. Every method gets its threshold the same way:
+the quantile of its score on drawn-like *validation* digits that abstains on ``abstain_rate`` of
+them. Temperatures, prior precisions and thresholds come from MNIST only; non-digits are only
+ever evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+
+from cnn.nondigits import DrawnSet, drawn_digits, nondigit_sets
+
+ECE_BINS = 15
+
+
+@dataclass(frozen=True)
+class UncertaintyConfig:
+    """Sizes keep a full run to a few minutes on a laptop CPU once features are cached."""
+
+    model: Path = Path("models/mnist_cnn.onnx")  # the MAP model
+    bayes: Path = Path("models/mnist_cnn_bayes.onnx")  # the served Bayesian graph
+    ensemble: tuple[Path, ...] = ()  # member ONNX files (the MAP model may be one of them)
+    drawn: int = 2000  # drawn-like digits, validation and test each
+    nondigits: int = 300  # drawings per non-digit set
+    mc_samples: int = 30  # MC dropout passes
+    abstain_rate: float = 0.015  # same rule as the served graph's threshold
+    cache: Path = Path("runs/posterior")
+    figures: Path | None = Path("docs")
+    seed: int = 0
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    p = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float(-np.log(p).mean())
+
+
+def brier(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    onehot = np.eye(probabilities.shape[1])[labels]
+    return float(((probabilities - onehot) ** 2).sum(1).mean())
+
+
+def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS):
+    """(bin confidence, bin accuracy, bin count) over equal-width confidence bins."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        conf = np.bincount(index, confidence, bins) / count
+        acc = np.bincount(index, correct, bins) / count
+    return conf, acc, count
+
+
+def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: sum over bins of |accuracy - confidence| x bin share."""
+    conf, acc, count = reliability(probabilities, labels, bins)
+    used = count > 0
+    return float((np.abs(acc - conf)[used] * count[used]).sum() / count.sum())
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(score of a digit > score of a non-digit), ties counted half (Mann-Whitney)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([positive, negative]))
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+# --- the data every method is judged on -----------------------------------------------------
+
+
+@dataclass
+class Sets:
+    """Pixels of every evaluation set: MNIST test/validation, drawn digits, non-digits."""
+
+    test: np.ndarray
+    test_labels: np.ndarray
+    val: np.ndarray
+    val_labels: np.ndarray
+    drawn_val: DrawnSet
+    drawn_test: DrawnSet
+    nondigits: dict[str, DrawnSet]
+
+    def named(self) -> dict[str, np.ndarray]:
+        return {
+            "test": self.test,
+            "val": self.val,
+            "drawn_val": self.drawn_val.pixels,
+            "drawn_test": self.drawn_test.pixels,
+            **{f"nd_{k}": v.pixels for k, v in self.nondigits.items()},
+        }
+
+
+def build_sets(config: UncertaintyConfig) -> Sets:
+    from cnn.data import load_mnist
+    from cnn.splits import train_validation_indices
+
+    train, test = load_mnist("train"), load_mnist("test")
+    _, val_idx = train_validation_indices()
+    scale = np.float32(1 / 255)
+    return Sets(
+        test.images * scale,
+        test.labels.astype(np.int64),
+        train.images[val_idx] * scale,
+        train.labels[val_idx].astype(np.int64),
+        # Same seed as `python -m cnn posterior`: the served threshold saw these drawings.
+        drawn_digits(train.images[val_idx], train.labels[val_idx], config.drawn, config.seed),
+        drawn_digits(test.images, test.labels, config.drawn, config.seed + 1),
+        nondigit_sets(test.images, test.labels, config.nondigits, config.seed),
+    )
+
+
+# --- methods: each maps a set's name to (probabilities, confidence score) -------------------
+
+Outputs = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class MethodResult:
+    name: str
+    outputs: Outputs
+    score_name: str = "max probability"
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _with_max(probs: dict[str, np.ndarray]) -> Outputs:
+    return {k: (p, p.max(1)) for k, p in probs.items()}
+
+
+def feature_methods(model, fit: dict, feats: dict[str, np.ndarray], config) -> list[MethodResult]:
+    """MAP, temperature scaling, MC dropout, both Laplaces and DDU, from cached features."""
+    from cnn.posterior import ClassGaussians, fit_temperature
+
+    w, b = (p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
+    logits = {k: f.astype(np.float64) @ w.T + b for k, f in feats.items()}
+    data = fit["data"]
+    results = [
+        MethodResult("MAP (softmax)", _with_max({k: softmax(z, 1) for k, z in logits.items()}))
+    ]
+
+    t = fit_temperature(logits["val"], data.val_labels)
+    results.append(
+        MethodResult(
+            "temperature scaling",
+            _with_max({k: softmax(z / t, 1) for k, z in logits.items()}),
+            notes=f"T = {t:.3f} (validation NLL)",
+        )
+    )
+
+    rng = np.random.default_rng(config.seed)
+    p_drop = float(model.dropout.p)
+    mc = {}
+    for k, f in feats.items():
+        total = np.zeros((len(f), 10))
+        for _ in range(config.mc_samples):
+            keep = rng.random(f.shape) >= p_drop
+            total += softmax((f * keep / (1 - p_drop)).astype(np.float64) @ w.T + b, 1)
+        mc[k] = total / config.mc_samples
+    results.append(
+        MethodResult(
+            "MC dropout",
+            _with_max(mc),
+            notes=f"dropout p = {p_drop} kept on, {config.mc_samples} passes",
+        )
+    )
+
+    for structure in ("kron", "diag"):
+        la = fit["la"] if structure == "diag" else fit["la_kron"]
+        probs = {k: _laplace_probit(la, f) for k, f in feats.items()}
+        prior = float(la.prior_precision.reshape(-1)[0])
+        results.append(
+            MethodResult(
+                f"last-layer Laplace ({structure})",
+                _with_max(probs),
+                notes=f"prior precision {prior:.3g} (marglik), probit",
+            )
+        )
+
+    ddu = ClassGaussians(dims=None).fit(data.train, data.train_labels, data.val, data.val_labels)
+    softmax_map = {k: softmax(z, 1) for k, z in logits.items()}
+    results.append(
+        MethodResult(
+            "feature density (DDU, 1,024-D)",
+            {k: (softmax_map[k], ddu.log_density(f)) for k, f in feats.items()},
+            score_name="log density",
+            notes=f"class-conditional Gaussians, ridge {ddu.ridge_:g} x mean variance",
+        )
+    )
+    return results
+
+
+def _laplace_probit(la, feats: np.ndarray) -> np.ndarray:
+    import torch
+
+    out = []
+    for i in range(0, len(feats), 2000):
+        x = torch.from_numpy(np.asarray(feats[i : i + 2000], np.float32))
+        out.append(la(x, pred_type="glm", link_approx="probit").detach().double().numpy())
+    return np.concatenate(out)
+
+
+def onnx_outputs(path: Path, pixels: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """All outputs of an ONNX model on each set (ONNX Runtime, 1,000 images per run)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    result = {}
+    for k, x in pixels.items():
+        x = x.reshape(-1, 1, 28, 28).astype(np.float32)
+        runs = [session.run(None, {name: x[i : i + 1000]}) for i in range(0, len(x), 1000)]
+        result[k] = [np.concatenate(parts) for parts in zip(*runs, strict=True)]
+    return result
+
+
+def ensemble_method(paths: tuple[Path, ...], pixels: dict[str, np.ndarray]) -> MethodResult:
+    members = [onnx_outputs(p, pixels) for p in paths]
+    probs = {
+        k: np.mean([softmax(m[k][0].astype(np.float64), 1) for m in members], axis=0)
+        for k in pixels
+    }
+    return MethodResult(
+        f"deep ensemble ({len(paths)} members)",
+        _with_max(probs),
+        notes=", ".join(p.stem for p in paths),
+    )
+
+
+def served_method(path: Path, pixels: dict[str, np.ndarray]) -> MethodResult:
+    """The served graph itself: its probabilities, and -uncertainty as the digit score."""
+    out = onnx_outputs(path, pixels)
+    return MethodResult(
+        "served: Laplace probit + feature-density abstain",
+        {k: (o[1].astype(np.float64), -o[2].astype(np.float64)) for k, o in out.items()},
+        score_name="-uncertainty",
+        notes=f"{path.name}",
+        extra={"fixed_threshold": -1.0},
+    )
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def evaluate(method: MethodResult, sets: Sets, abstain_rate: float) -> dict[str, float]:
+    out = method.outputs
+    probs = out["test"][0]
+    row = {
+        "accuracy": float((probs.argmax(1) == sets.test_labels).mean()),
+        "nll": nll(probs, sets.test_labels),
+        "ece": ece(probs, sets.test_labels),
+        "brier": brier(probs, sets.test_labels),
+    }
+    threshold = method.extra.get(
+        "fixed_threshold", float(np.quantile(out["drawn_val"][1], abstain_rate))
+    )
+    digits_score = out["drawn_test"][1]
+    nd_probs = np.concatenate([out[f"nd_{k}"][0] for k in sets.nondigits])
+    nd_score = np.concatenate([out[f"nd_{k}"][1] for k in sets.nondigits])
+    nd_conf = nd_probs.max(1)
+    abstained = nd_score < threshold
+    drawn_probs = out["drawn_test"][0]
+    row.update(
+        {
+            "drawn_accuracy": float((drawn_probs.argmax(1) == sets.drawn_test.labels).mean()),
+            "auroc": auroc(digits_score, nd_score),
+            "nondigit_conf99": float((nd_conf >= 0.99).mean()),
+            "nondigit_conf90": float((nd_conf >= 0.90).mean()),
+            "nondigit_abstained": float(abstained.mean()),
+            "nondigit_shown99": float(((nd_conf >= 0.99) & ~abstained).mean()),
+            "drawn_abstained": float((digits_score < threshold).mean()),
+            "val_drawn_abstained": float((out["drawn_val"][1] < threshold).mean()),
+            "per_set_abstained": {
+                k: float((out[f"nd_{k}"][1] < threshold).mean()) for k in sets.nondigits
+            },
+            "per_set_conf99": {
+                k: float((out[f"nd_{k}"][0].max(1) >= 0.99).mean()) for k in sets.nondigits
+            },
+        }
+    )
+    return row
+
+
+def format_table(rows: dict[str, dict], methods: list[MethodResult]) -> str:
+    head = (
+        "| method | test acc | NLL | ECE | Brier | AUROC digit vs not | non-digits ≥99% | ≥90% "
+        "| non-digits abstained | drawn digits abstained | non-digits shown at ≥99% |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    lines = [head]
+    for m in methods:
+        r = rows[m.name]
+        lines.append(
+            f"| {m.name} | {r['accuracy']:.2%} | {r['nll']:.4f} | {r['ece']:.4f} | "
+            f"{r['brier']:.4f} | {r['auroc']:.3f} | {r['nondigit_conf99']:.1%} | "
+            f"{r['nondigit_conf90']:.1%} | {r['nondigit_abstained']:.1%} | "
+            f"{r['drawn_abstained']:.1%} | {r['nondigit_shown99']:.1%} |"
+        )
+    lines.append("")
+    lines += [f"- {m.name}: score = {m.score_name}; {m.notes}" for m in methods]
+    return "\n".join(lines)
+
+
+def format_per_set(rows: dict[str, dict], methods: list[MethodResult], sets: Sets) -> str:
+    names = list(sets.nondigits)
+    counts = ", ".join(
+        f"{k} {len(v.labels)} (+{v.rejected} read as empty)" for k, v in sets.nondigits.items()
+    )
+    lines = [
+        "| method | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    for m in methods:
+        r = rows[m.name]
+        cells = [f"{r['per_set_abstained'][k]:.0%} / {r['per_set_conf99'][k]:.0%}" for k in names]
+        lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Cells: abstained / given ≥ 99% confidence. Sets: {counts}.")
+    return "\n".join(lines)
+
+
+def run_uncertainty(
+    config: UncertaintyConfig = UncertaintyConfig(), progress: Callable[[str], None] = print
+) -> dict:
+    from cnn.export import model_from_onnx
+    from cnn.posterior import feature_batches, fit_last_layer_laplace, head_model
+    from cnn.posterior_pipeline import PosteriorConfig, feature_loader, fit_posterior
+
+    model = model_from_onnx(config.model)
+    progress("drawing the evaluation sets ...")
+    sets = build_sets(config)
+    pixels = sets.named()
+    feats = {k: feature_batches(model, x) for k, x in pixels.items()}
+    progress("fitting the posteriors ...")
+    post_config = PosteriorConfig(model=config.model, cache=config.cache, seed=config.seed)
+    fit = fit_posterior(model, config.model, post_config, progress=lambda _: None)
+    data = fit["data"]
+    fit["la_kron"] = fit_last_layer_laplace(
+        head_model(model), feature_loader(data.train, data.train_labels), "kron"
+    )
+    methods = feature_methods(model, fit, feats, config)
+    if config.ensemble:
+        progress(f"ensemble of {len(config.ensemble)} ...")
+        methods.append(ensemble_method(config.ensemble, pixels))
+    methods.append(served_method(config.bayes, pixels))
+    rows = {m.name: evaluate(m, sets, config.abstain_rate) for m in methods}
+    result = {
+        "rows": rows,
+        "table": format_table(rows, methods),
+        "per_set": format_per_set(rows, methods, sets),
+        "sizes": {
+            "test": len(sets.test_labels),
+            "drawn_val": len(sets.drawn_val.labels),
+            "drawn_test": len(sets.drawn_test.labels),
+            "nondigits": {k: len(v.labels) for k, v in sets.nondigits.items()},
+        },
+    }
+    if config.figures is not None:
+        from cnn.uncertainty_plots import confidence_histogram, reliability_diagram
+
+        chosen = [m for m in methods if not m.name.startswith("feature density")]
+        result["figures"] = [
+            reliability_diagram(chosen, sets, Path(config.figures) / "uncertainty_reliability.png"),
+            confidence_histogram(
+                [methods[0], methods[-1]], sets, Path(config.figures) / "uncertainty_confidence.png"
+            ),
+        ]
+    return result
