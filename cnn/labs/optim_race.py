@@ -44,12 +44,6 @@ NAMES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad"
 # Settings besides the learning rate (the course's usual values).
 FIXED: dict[str, dict[str, Any]] = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9}}
 LR_GRID: tuple[float, ...] = tuple(float(f"{10**e:.2g}") for e in np.arange(-3.5, 0.6, 0.5))
-# The race's former hand-picked learning rates, kept for reference.
-BALL_SETTINGS: dict[str, dict[str, Any]] = {
-    "sgd": {"lr": 0.5}, "momentum": {"lr": 0.05, "momentum": 0.9},
-    "nesterov": {"lr": 0.05, "momentum": 0.9}, "adagrad": {"lr": 0.01}, "adadelta": {"lr": 1.0},
-    "rprop": {"lr": 0.001}, "adam": {"lr": 1e-3}, "adam-bc": {"lr": 1e-3},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def test_course_1d_padding_example():
     assert F.conv1d(F.pad(x, (1, 2)), torch.ones(1, 1, 6), stride=5).shape[-1] == 3
     assert padding_1d() == {
         "input_width": 13, "filter_width": 6, "stride": 5, "valid_outputs": 2,
-        "valid_dropped_inputs": [11, 12], "same_outputs": 3, "same_padding_before_after": [1, 2],
+        "valid_dropped_inputs": [11, 12], "valid_dropped_positions": [12, 13],
+        "same_outputs": 3, "same_padding_before_after": [1, 2],
     }  # fmt: skip
 
 
@@ -184,7 +185,17 @@ def test_conv_lab_without_checkpoint_says_so_and_still_runs(tmp_path, mnist_test
 def test_conv_lab_with_a_checkpoint(tmp_path, mnist_test):
     torch.manual_seed(0)
     path = tmp_path / "checkpoint.pt"
-    torch.save({"config": {"dropout": 0.5}, "model": DigitCNN().state_dict()}, path)
+    config = {
+        "dropout": 0.5,
+        "epochs": 1,
+        "seed": 0,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "augment": False,
+        "command": "test",
+    }  # what cnn.checkpoint checks for
+    torch.save({"config": config, "epoch": 1, "history": [], "model": DigitCNN().state_dict()},
+               path)  # fmt: skip
     result = conv_lab(ConvLabConfig(checkpoint=str(path)), image=mnist_test.images[3])
     assert result.numbers["feature_maps"]["shapes"] == [[32, 28, 28], [64, 14, 14]]
     assert {"conv_feature_maps_conv1", "conv_feature_maps_conv2"} <= set(result.figures)

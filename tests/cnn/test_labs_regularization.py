@@ -94,19 +94,18 @@ def selection():
 
 
 @pytest.mark.slow
-def test_l1_selects_features_l2_only_shrinks(selection):
+def test_lines_98_108_l1_selects_features_l2_only_shrinks(selection):
+    """Line 98: with L1 the weights out of unneeded inputs go to ~0 and the feature is dropped;
+    line 108: L2 only makes weights smaller. Here L1 enters through Adam (a subgradient), so
+    "~0" means |w| < 0.01; the lambda path tests exact zeros."""
     none, lasso, ridge = selection["none"], selection["l1"], selection["l2"]
-    # L1: the noise features' input weights go to (near) zero -- measured 96% below 0.01,
-    # the noise columns' norm ~2% of the signal columns'; every noise feature dropped.
-    assert lasso["noise_weights_near_zero"] > 0.9
-    assert lasso["noise_over_signal_norm"] < 0.05
-    assert lasso["noise_features_kept"] == 0 and lasso["signal_features_kept"] == 10
-    # L2: shrinks them (noise/signal norm 0.63 -> 0.38) but keeps every one (19% near zero)
-    assert ridge["noise_weights_near_zero"] < 0.4
-    assert 0.2 < ridge["noise_over_signal_norm"] < none["noise_over_signal_norm"]
-    assert ridge["noise_features_kept"] == 10
-    assert none["noise_weights_near_zero"] < 0.1
-    # dropping the noise generalizes better: test accuracy 0.922 (none) < 0.963 (L2) < 0.986 (L1)
+    assert lasso["noise_weights_near_zero"] > 2 * ridge["noise_weights_near_zero"]
+    assert lasso["noise_features_kept"] < ridge["noise_features_kept"] == 10
+    assert lasso["signal_features_kept"] == ridge["signal_features_kept"] == 10
+    assert (lasso["noise_over_signal_norm"] < ridge["noise_over_signal_norm"]
+            < none["noise_over_signal_norm"])  # fmt: skip
+    assert lasso["noise_weights_exactly_zero"] == 0  # a subgradient step never lands on 0
+    # dropping the noise generalizes better (measured 0.922 none, 0.963 L2, 0.986 L1)
     assert none["test_accuracy"] < ridge["test_accuracy"] < lasso["test_accuracy"]
 
 
