@@ -255,6 +255,11 @@ def run_posterior(config: PosteriorConfig = PosteriorConfig(), progress=print) -
 
     from cnn.export import INPUT_NAME, model_from_onnx
 
+    if not Path(config.model).is_file():
+        raise FileNotFoundError(
+            f"model file {config.model} does not exist: export the trained CNN first "
+            "(`python -m cnn export`) or pass --model"
+        )
     if config.structure != "diag":
         raise ValueError("only --structure diag can be served (kron is measured by `uncertainty`)")
     model = model_from_onnx(config.model)

@@ -340,6 +340,9 @@ def run_uncertainty(
     from cnn.posterior import feature_batches, fit_last_layer_laplace, head_model
     from cnn.posterior_pipeline import PosteriorConfig, feature_loader, fit_posterior
 
+    for path in (config.model, config.bayes, *config.ensemble):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"model file {path} does not exist (see --help)")
     model = model_from_onnx(config.model)
     progress("drawing the evaluation sets ...")
     sets = build_sets(config)
