@@ -94,11 +94,15 @@ def config_pbtxt(model: onnx.ModelProto, config: TritonConfig) -> str:
 
 
 def _tensors(section: str, tensors: list[Tensor]) -> list[str]:
-    entries = [
-        f'  {{ name: "{t.name}", data_type: {t.data_type}, dims: [ {_join(t.dims)} ] }}'
-        for t in tensors
-    ]
-    return [f"{section} [", ",\n".join(entries), "]"]
+    return [f"{section} [", ",\n".join(_entry(t) for t in tensors), "]"]
+
+
+def _entry(t: Tensor) -> str:
+    # One value per image ([batch], e.g. an uncertainty score): Triton wants at least one dim,
+    # so it is declared [1] and reshaped to the model's [] per image.
+    dims = _join(t.dims) if t.dims else "1"
+    reshape = "" if t.dims else ", reshape: { shape: [ ] }"
+    return f'  {{ name: "{t.name}", data_type: {t.data_type}, dims: [ {dims} ]{reshape} }}'
 
 
 def _join(values: tuple[int, ...] | list[int]) -> str:

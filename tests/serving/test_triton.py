@@ -44,7 +44,9 @@ def test_shipped_model_repository_matches_the_onnx_signature(tmp_path):
     session = ort.InferenceSession(str(folder / "1" / "model.onnx"))
     for section, args in (("input", session.get_inputs()), ("output", session.get_outputs())):
         expected = [
-            {"name": a.name, "data_type": TYPES[a.type], "dims": list(a.shape[1:])} for a in args
+            # A [batch] output (one score per image) is declared [1] and reshaped to [].
+            {"name": a.name, "data_type": TYPES[a.type], "dims": list(a.shape[1:]) or [1]}
+            for a in args
         ]
         assert parse_tensors(text, section) == expected
     assert parse_tensors(text, "input") == [
@@ -57,20 +59,22 @@ def test_shipped_model_repository_matches_the_onnx_signature(tmp_path):
     }
 
 
-def _two_output_model(path: Path) -> None:
-    """A tiny digit model with an extra output, as a Bayesian export would add."""
+def _three_output_model(path: Path) -> None:
+    """A tiny digit model with the extra outputs a Bayesian export adds (one is [batch])."""
     weights = np.zeros((784, 10), np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Flatten", ["pixels"], ["flat"]),
             helper.make_node("MatMul", ["flat", "w"], ["logits"]),
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+            helper.make_node("ReduceMax", ["logits"], ["uncertainty"], axes=[1], keepdims=0),
         ],
         "tiny",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 1, 28, 28])],
         [
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10]),
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10]),
+            helper.make_tensor_value_info("uncertainty", TensorProto.FLOAT, ["batch"]),
         ],
         [helper.make_tensor("w", TensorProto.FLOAT, weights.shape, weights.ravel())],
     )
@@ -80,14 +84,16 @@ def _two_output_model(path: Path) -> None:
 
 
 def test_every_output_is_listed_and_initializers_are_not_inputs(tmp_path):
-    _two_output_model(tmp_path / "tiny.onnx")
+    _three_output_model(tmp_path / "tiny.onnx")
     config = TritonConfig(model=tmp_path / "tiny.onnx", out=tmp_path / "repo", max_batch_size=16)
     text = (export_triton(config) / "config.pbtxt").read_text()
     assert [t["name"] for t in parse_tensors(text, "input")] == ["pixels"]
     assert parse_tensors(text, "output") == [
         {"name": "logits", "data_type": "TYPE_FP32", "dims": [10]},
         {"name": "probabilities", "data_type": "TYPE_FP32", "dims": [10]},
+        {"name": "uncertainty", "data_type": "TYPE_FP32", "dims": [1]},
     ]
+    assert "dims: [ 1 ], reshape: { shape: [ ] }" in text
     assert "preferred_batch_size: [ 8, 16 ]" in text
 
 
