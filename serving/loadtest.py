@@ -113,6 +113,8 @@ async def _run_levels(config: LoadConfig, progress: Callable[[str], None] | None
         "config": {**asdict(config), "image": str(config.image)},
         "rss_before": before.get("process_rss_bytes"),
         "rss_after": after.get("process_rss_bytes"),
+        # Ray Serve replicas report how full their batches were (None for other engines).
+        "mean_batch_size": after.get("mean_batch_size"),
         "levels": levels,
     }
 
