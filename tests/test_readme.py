@@ -350,3 +350,33 @@ def test_command_quoted_in_the_text(tokens):
         with pytest.raises(SystemExit) as exit_:
             cli.main([*argv, "--help"])
     assert exit_.value.code in (0, None), f"`{' '.join(tokens)}`: {err.getvalue()}"
+
+
+def test_every_subcommand_and_option_explains_itself():
+    """The README promises a --help that explains itself: a description per subcommand, help
+    text per option, and the default wherever there is a meaningful one."""
+    import argparse
+
+    problems = []
+    for package in PACKAGES:
+        parser = importlib.import_module(f"{package}.__main__").build_parser()
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        listed = {choice.dest: choice.help for choice in sub._choices_actions}
+        for name, command in sub.choices.items():
+            where = f"python -m {package} {name}"
+            if not command.description or not listed.get(name):
+                problems.append(f"{where}: no description or no line in the command list")
+            shows_defaults = issubclass(
+                command.formatter_class, argparse.ArgumentDefaultsHelpFormatter
+            )
+            for action in command._actions:
+                if isinstance(action, argparse._HelpAction):
+                    continue
+                flag = "/".join(action.option_strings) or action.dest
+                meaningful = action.default not in (None, False, argparse.SUPPRESS)
+                if not action.help:
+                    problems.append(f"{where} {flag}: no help text")
+                elif meaningful and action.const is None and not shows_defaults:
+                    if "default" not in action.help.lower():
+                        problems.append(f"{where} {flag}: default {action.default!r} not shown")
+    assert not problems, "\n".join(problems)
