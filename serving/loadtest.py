@@ -220,7 +220,8 @@ def _merge(spec: str, runs: list[dict]) -> dict:
         stopped = any(run["levels"][i]["stopped_by_time_limit"] for run in runs)
         latencies, errors, seconds = ([x for raw in raws for x in raw[k]] for k in range(3))
         levels.append(_summary(level["concurrency"], latencies, errors, seconds, stopped))
-    merged = {**runs[0], "server": spec, "rss_after": runs[-1]["rss_after"], "levels": levels}
+    last = {"rss_after": runs[-1]["rss_after"], "mean_batch_size": runs[-1]["mean_batch_size"]}
+    merged = {**runs[0], **last, "server": spec, "levels": levels}
     return _public(merged)
 
 
