@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from cnn.labs.block import INIT_TITLES
 
@@ -87,7 +88,10 @@ def training_figure(runs: Sequence[dict[str, Any]]) -> Figure:
             label = INIT_TITLES[r["init"]] + (" (diverged)" if r.get("diverged") else "")
             ax.plot(np.arange(len(losses)), losses, label=label, ms=4, **_style(k))
         ax.axhline(0.673, color="k", lw=0.8, ls=":")  # BCE of always guessing 59% positive
-        ax.set_ylim(0, 1.2)
+        shown = [v for r in runs if r["activation"] == act
+                 for v in r["loss_per_epoch"] if v is not None and v < 10]  # fmt: skip
+        ax.set_ylim(0, max([1.2, *shown]) * 1.05)  # a diverged run's 8,610 would flatten all
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_title(f"{act}: does it train?", fontsize=10)
         ax.set_xlabel("epoch (SGD, learning rate 0.01, batches of 32)")
         ax.set_ylabel("training BCE")
