@@ -4,7 +4,7 @@ points, the prior's curves before any data, the NUTS posterior, and the choice o
 from __future__ import annotations
 
 import io
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -334,7 +334,10 @@ except BAD_INPUT as error:
     st.error(str(error))
     st.stop()
 for note in notes:
-    st.warning(note) if "cannot" in note or "failed" in note else st.caption(note)
+    if "cannot" in note or "failed" in note:
+        st.warning(note)
+    else:
+        st.caption(note)
 
 st.header("Point estimates")
 data = dataset(settings)
@@ -373,7 +376,7 @@ with st.expander("Sampler settings"):
     if course:
         learn = st.checkbox("Learn σ too (HalfNormal prior) instead of treating it as known")
         if learn:
-            settings = Settings(**{**settings.__dict__, "noise": None})
+            settings = replace(settings, noise=None)
 config = NutsConfig(draws=draws, tune=tune, chains=chains, seed=settings.seed)
 # The page (so Settings) is re-executed on every rerun: compare plain tuples, not instances.
 run_key = (astuple(settings), config)

@@ -164,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat sigma as unknown (type-II ML per degree) instead of --noise",
     )
     p.add_argument("--no-loo", action="store_true", help="evidence only")
+    p.add_argument(
+        "--smc",
+        choices=["normal", "laplace", "horseshoe"],
+        default=None,
+        help="also estimate the evidence of this prior by SMC (pm.sample_smc; a wide Normal "
+        "intercept; ~5 s per degree); None = closed form only",
+    )
+    p.add_argument("--smc-draws", type=int, default=2000, help="SMC draws per chain")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="also save evidence.png in this folder")
 
@@ -326,6 +334,15 @@ def cmd_select(args) -> int:
             sigma=args.sigma,
             learn_sigma=args.learn_sigma,
         )
+    if args.smc:
+        from bayes.analysis import smc_evidence_curve
+
+        if args.smc_draws < 100:
+            raise DataError(f"--smc-draws must be >= 100 (got {args.smc_draws})")
+        smc = smc_evidence_curve(
+            data, args.smc, args.max_degree, args.basis, sigma=args.sigma, draws=args.smc_draws
+        )
+        res.update({k: v for k, v in smc.items() if k != "degrees"})
     if out is not None:
         from bayes.plots import evidence_figure
 
@@ -360,6 +377,12 @@ def _print_selection(res: dict, source: str) -> None:
             )
         print(line)
     print(f"chosen degree (evidence): {res['chosen_degree']}")
+    if "smc_log_evidence" in res:
+        s0 = res["intercept_scale"]
+        print(f"SMC log evidence, {res['prior']} prior (intercept Normal(0, {s0:.3g})):")
+        for d, (e, s) in enumerate(zip(res["smc_log_evidence"], res["smc_chain_spread"])):
+            print(f"degree {d:2d}: {e:9.2f} (chains spread {s:.2f})")
+        print(f"chosen degree (SMC evidence): {res['chosen_degree_smc']}")
     if "loo_ties" in res:
         ties = ", ".join(map(str, res["loo_ties"]))
         print(

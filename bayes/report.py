@@ -62,7 +62,9 @@ def fit_report(data, args, config, out: Path) -> tuple[dict, list[str]]:
         "pareto_k_max": float(loo.pareto_k.max()),
         "n_pareto_k_high": loo.n_high_k,
         "data": data.source,
-        "sigma": "learned" if "sigma" in idata.posterior else float(data.sigma or args.sigma),
+        "sigma": "learned"
+        if "sigma" in idata.posterior
+        else float(args.sigma if args.sigma is not None else data.sigma),
         "problems": found,
     }
     (out / "diagnostics.json").write_text(json.dumps(report, indent=2))

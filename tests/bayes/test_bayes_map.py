@@ -36,42 +36,24 @@ def _rel(a, b):
 
 
 @pytest.fixture(scope="module", params=[("legendre", 5), ("legendre", 9), ("monomial", 5)])
-def compare(request, capsys_module):
-    basis, degree = request.param
-    rc = main(
-        [
-            "compare",
-            "--json",
-            "--degree",
-            str(degree),
-            "--basis",
-            basis,
-            "--noise",
-            "1.5",
-            "--lambda-l2",
-            "2.0",
-            "--lambda-l1",
-            "6.0",
-            "--seed",
-            "1",
-        ]
-    )
-    assert rc == 0
-    return json.loads(capsys_module())
-
-
-@pytest.fixture(scope="module")
-def capsys_module():
-    """Module-scoped stdout capture (pytest's capsys is function-scoped)."""
+def compare(request):
+    """The CLI's JSON for one parameter set. stdout is redirected around this very call: a
+    module-wide redirect is undone by pytest's per-test capture, and every parameter set then
+    read the first one's output."""
     import contextlib
     import io
 
-    def run_and_read():
-        return buf.getvalue().splitlines()[-1]
-
+    basis, degree = request.param
+    argv = ["compare", "--json", "--degree", str(degree), "--basis", basis, "--noise", "1.5"]
+    argv += ["--lambda-l2", "2.0", "--lambda-l1", "6.0", "--seed", "1"]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        yield run_and_read
+        assert main(argv) == 0
+    res = json.loads(buf.getvalue().splitlines()[-1])
+    assert res["degree"] == degree
+    X = np.array(res["design"])
+    assert np.allclose(X[:, 2], np.square(res["x"])) == (basis == "monomial")
+    return res
 
 
 def test_compare_json_has_exactly_the_promised_keys(compare):

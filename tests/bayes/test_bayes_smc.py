@@ -57,3 +57,19 @@ def test_smc_refuses_an_improper_prior(data):
     X = Basis(2).matrix(data.x)
     with pytest.raises(ModelError, match="flat intercept's evidence is defined only up to"):
         smc_log_evidence(X, data.y, PriorSpec("normal", 1.0, 1.0))
+
+
+@pytest.mark.slow
+def test_select_cli_adds_an_smc_evidence_curve(capsys):
+    import json
+
+    from bayes.__main__ import main
+
+    args = ["select", "--max-degree", "1", "--smc", "laplace", "--smc-draws", "300", "--json"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["prior"] == "laplace" and len(res["smc_log_evidence"]) == 2
+    assert np.all(np.isfinite(res["smc_log_evidence"]))
+    # a straight line explains far more of the course's curve than a constant
+    assert res["smc_log_evidence"][1] > res["smc_log_evidence"][0] + 10
+    assert res["chosen_degree_smc"] == 1
