@@ -67,9 +67,17 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
     if result.digit is None:
         st.info(empty)
         return
-    st.subheader(f"Prediction: {result.digit}")
     probabilities = np.asarray(result.probabilities, dtype=float).ravel()
-    st.caption(f"Confidence {probabilities[result.digit]:.1%}")
+    uncertainty = "" if result.uncertainty is None else f" · uncertainty {result.uncertainty:.2f}"
+    if result.abstain:
+        guesses = ", ".join(
+            f"{d} ({probabilities[d]:.0%})" for d in np.argsort(-probabilities, kind="stable")[:3]
+        )
+        st.subheader("Not sure this is a digit")
+        st.caption(f"Best guesses {guesses}{uncertainty} (1 or more: not sure)")
+    else:
+        st.subheader(f"Prediction: {result.digit}")
+        st.caption(f"Confidence {probabilities[result.digit]:.1%}{uncertainty}")
     table = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities})
     st.vega_lite_chart(table, PROBABILITY_CHART, height=220)
     if result.pixels is not None:  # a server's record carries no pixels
@@ -131,6 +139,14 @@ try:
 except serving_predictor.ModelError as error:
     st.error(str(error))
     st.stop()
+if getattr(predictor, "bayesian", False):
+    st.caption(
+        "Trained weights are the MAP estimate; here the last layer gets a posterior (a Laplace "
+        "approximation around them) and the probabilities average over it, with the prior "
+        "precision, the Bayesian twin of weight decay, set by the evidence as on the "
+        "[Bayesian regression](/bayes_explorer) page. The uncertainty says how unlike MNIST's "
+        "training digits your drawing looks to the network; from 1 up the app is not sure."
+    )
 accuracy = predictor.metadata.get("test_accuracy")
 about = f"Model file: {predictor.model_path.name}"
 st.sidebar.caption(about + (f", MNIST test accuracy {float(accuracy):.2%}" if accuracy else ""))

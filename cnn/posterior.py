@@ -18,6 +18,7 @@ served graph needs nothing but ONNX Runtime.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -74,9 +75,13 @@ def fit_last_layer_laplace(
     """laplace-torch's last-layer Laplace; prior precision by marginal likelihood unless given."""
     try:
         from laplace import Laplace
+        from laplace.curvature import BackPackGGN
     except ImportError as exc:
         raise ImportError(LAPLACE_HINT) from exc
 
+    # BackPack's exact diagonal GGN: 0.25 s for 5,000 images where the default backend (explicit
+    # per-image Jacobians) takes 70 s; same numbers (tested against a brute-force sum).
+    backend = {"backend": BackPackGGN} if structure == "diag" else {}
     la = Laplace(
         model,
         "classification",
@@ -84,10 +89,14 @@ def fit_last_layer_laplace(
         hessian_structure=structure,
         last_layer_name="fc2",
         prior_precision=1.0 if prior_precision is None else prior_precision,
+        **backend,
     )
-    la.fit(loader, progress_bar=False)
-    if prior_precision is None:
-        la.optimize_prior_precision(method="marglik", pred_type="glm", link_approx="probit")
+    with warnings.catch_warnings():
+        # BackPack's hook notice and a reminder to pass link_approx: noise here.
+        warnings.simplefilter("ignore", UserWarning)
+        la.fit(loader, progress_bar=False)
+        if prior_precision is None:
+            la.optimize_prior_precision(method="marglik", pred_type="glm", link_approx="probit")
     return la
 
 
@@ -175,9 +184,14 @@ class ClassGaussians:
 
     def _log_joint(self, z: np.ndarray) -> np.ndarray:
         """log p(z, class) for every class, [N, C]."""
-        diffs = z[:, None, :] - self.class_means_[None]
-        maha = np.einsum("ncd,cde->nce", diffs, self.whiten_)
-        return self.log_norm_ - 0.5 * (maha**2).sum(-1)
+        maha = np.stack(
+            [
+                (((z - mu) @ w) ** 2).sum(1)
+                for mu, w in zip(self.class_means_, self.whiten_, strict=True)
+            ],
+            axis=1,
+        )
+        return self.log_norm_ - 0.5 * maha
 
     def log_density(self, feats: np.ndarray) -> np.ndarray:
         """log p(features) under the mixture, [N]: low = unlike any training digit."""

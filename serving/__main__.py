@@ -139,6 +139,10 @@ def _result_text(path: Path, result, k: int) -> str:
         return f"{path}: no digit (empty or nearly empty drawing)"
     order = np.argsort(-result.probabilities, kind="stable")[:k]
     others = ", ".join(f"{d}: {result.probabilities[d]:.3f}" for d in order)
+    if result.uncertainty is not None:
+        others += f"; uncertainty {result.uncertainty:.2f}"
+    if result.abstain:
+        return f"{path}: not sure this is a digit (best guesses {others})"
     return f"{path}: {result.digit}  ({others}; {result.seconds * 1e3:.1f} ms)"
 
 
@@ -339,6 +343,12 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fp32-model", type=Path, default=d.fp32_model, help="fp32 ONNX model")
     p.add_argument(
+        "--map-model",
+        type=Path,
+        default=d.map_model,
+        help="plain MAP export timed beside a Bayesian --fp32-model (its posterior's cost)",
+    )
+    p.add_argument(
         "--int8-model",
         type=Path,
         default=d.int8_model,
@@ -381,6 +391,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = BenchConfig(
         fp32_model=args.fp32_model,
         int8_model=args.int8_model,
+        map_model=args.map_model,
         checkpoint=args.checkpoint,
         threads=args.threads,
         latency_runs=args.latency_runs,

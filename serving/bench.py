@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.session import DEFAULT_MODEL, INT8_MODEL, open_session
+from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL, open_session
 
 Runner = Callable[[np.ndarray], object]
 
@@ -27,6 +27,8 @@ class BenchConfig:
 
     fp32_model: Path = DEFAULT_MODEL
     int8_model: Path = INT8_MODEL
+    # The plain MAP export, timed beside the Bayesian default graph (None or same file: skip).
+    map_model: Path | None = MAP_MODEL
     checkpoint: Path | None = None  # PyTorch weights; None = a fresh DigitCNN (same speed)
     threads: int | None = None  # None: every core, for all three engines alike
     latency_runs: int = 500
@@ -88,6 +90,8 @@ def run_benchmark(
         "onnxruntime_fp32": lambda: onnx_runner(config.fp32_model, config.threads),
         "onnxruntime_int8": lambda: onnx_runner(config.int8_model, config.threads),
     }
+    if config.map_model is not None and Path(config.map_model) != Path(config.fp32_model):
+        makers["onnxruntime_fp32_map"] = lambda: onnx_runner(config.map_model, config.threads)
     rng = np.random.default_rng(config.seed)
     one = rng.random((1, 1, 28, 28), dtype=np.float32)
     batch = rng.random((config.throughput_batch, 1, 28, 28), dtype=np.float32)
@@ -108,13 +112,16 @@ def run_benchmark(
             single[name].append(latency_ms(run, one, _share(config.latency_runs, config, r), 0))
             bulk[name].append(latency_ms(run, batch, _share(config.throughput_runs, config, r), 0))
     results = {name: _summary(single[name], bulk[name], config) for name in runners}
-    torch_, fp32, int8 = (results[k] for k in makers)
+    torch_, fp32, int8 = (results[k] for k in list(makers)[:3])
     ratios = {
         "fp32_vs_torch_batch1_p50": torch_["batch1_p50_ms"] / fp32["batch1_p50_ms"],
         "int8_vs_fp32_batch1_p50": fp32["batch1_p50_ms"] / int8["batch1_p50_ms"],
         "fp32_vs_torch_throughput": fp32["throughput_img_s"] / torch_["throughput_img_s"],
         "int8_vs_fp32_throughput": int8["throughput_img_s"] / fp32["throughput_img_s"],
     }
+    if "onnxruntime_fp32_map" in results:  # the posterior's cost: goal <= 1.25x
+        map_p50 = results["onnxruntime_fp32_map"]["batch1_p50_ms"]
+        ratios["fp32_vs_map_batch1_p50_cost"] = fp32["batch1_p50_ms"] / map_p50
     return {"machine": machine(config.threads), "engines": results, "ratios": ratios}
 
 

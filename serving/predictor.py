@@ -14,9 +14,12 @@ from serving.preprocess import to_mnist
 from serving.session import (
     DEFAULT_MODEL,
     INT8_MODEL,
+    PROBABILITIES,
+    UNCERTAINTY,
     ModelError,
     ModelOutputError,
     check_outputs,
+    check_uncertainty,
     logits_output,
     metadata,
     open_session,
@@ -38,26 +41,43 @@ CHUNK = 512  # images per session.run: bounds activation memory for big batches
 
 @dataclass(frozen=True)
 class BatchPrediction:
-    """Logits of N images and what follows from them."""
+    """Logits of N images and what follows from them (plus a Bayesian model's extra outputs)."""
 
     logits: np.ndarray  # float32 [N, 10]
+    # A Bayesian graph's (`python -m cnn posterior`) posterior predictive and uncertainty; None
+    # for a plain MAP export.
+    predictive: np.ndarray | None = None  # float32 [N, 10]
+    uncertainty: np.ndarray | None = None  # float32 [N]; >= abstain_threshold: abstain
+    abstain_threshold: float | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
-        """Softmax of the logits, float64 [N, 10] (rows sum to 1)."""
+        """The posterior predictive if the model has one, else the softmax of the logits;
+        float64 [N, 10] (rows sum to 1)."""
+        if self.predictive is not None:
+            p = self.predictive.astype(np.float64)
+            return p / p.sum(axis=1, keepdims=True)
         return softmax(self.logits.astype(np.float64), axis=1)
 
     @property
     def digits(self) -> np.ndarray:
-        """The most probable digit per image, int64 [N]."""
-        return self.logits.argmax(axis=1)
+        """The most probable digit per image (the best guess, even when abstaining), int64 [N]."""
+        return (self.logits if self.predictive is None else self.predictive).argmax(axis=1)
+
+    @property
+    def abstain(self) -> np.ndarray:
+        """bool [N]: 'not sure this is a digit' (always False for a model without uncertainty)."""
+        if self.uncertainty is None or self.abstain_threshold is None:
+            return np.zeros(len(self.logits), dtype=bool)
+        return self.uncertainty >= self.abstain_threshold
 
     def top_k(self, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """The k most probable digits per image and their probabilities, both [N, k], best first."""
         if not 1 <= k <= self.logits.shape[1]:
             raise ValueError(f"k must lie between 1 and {self.logits.shape[1]}, got {k}")
-        order = np.argsort(-self.logits, axis=1, kind="stable")[:, :k]
-        return order, np.take_along_axis(self.probabilities, order, axis=1)
+        probabilities = self.probabilities
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(probabilities, order, axis=1)
 
     def __len__(self) -> int:
         return len(self.logits)
@@ -77,17 +97,33 @@ class Predictor:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = logits_output(self.session).name  # by name: models may add outputs
         self.metadata = metadata(self.session)
+        # A Bayesian graph also returns its posterior predictive and an uncertainty score.
+        names = {o.name for o in self.session.get_outputs()}
+        self.bayesian = {PROBABILITIES, UNCERTAINTY} <= names
+        self.abstain_threshold = (
+            float(self.metadata.get("abstain_threshold", "inf")) if self.bayesian else None
+        )
+        self._outputs = [self.output_name] + ([PROBABILITIES, UNCERTAINTY] if self.bayesian else [])
 
     def predict(self, pixels: np.ndarray) -> BatchPrediction:
         """pixels: float [N,1,28,28] or [N,28,28] (a single [28,28] too) in [0, 1], ink high."""
         x = _as_batch(pixels)
-        logits = []
+        parts = []
         for i in range(0, len(x), CHUNK):
             chunk = x[i : i + CHUNK]
-            (out,) = self.session.run([self.output_name], {self.input_name: chunk})
-            check_outputs({self.output_name: out}, len(chunk), self.model_path)
-            logits.append(out)
-        return BatchPrediction(np.concatenate(logits) if logits else np.zeros((0, 10), np.float32))
+            out = self.session.run(self._outputs, {self.input_name: chunk})
+            check_outputs(
+                dict(zip(self._outputs[:2], out, strict=False)), len(chunk), self.model_path
+            )
+            if self.bayesian:
+                check_uncertainty(out[2], len(chunk), self.model_path)
+            parts.append(out)
+        if not parts:
+            return BatchPrediction(np.zeros((0, 10), np.float32))
+        logits, *extra = (np.concatenate(column) for column in zip(*parts, strict=True))
+        if not self.bayesian:
+            return BatchPrediction(logits)
+        return BatchPrediction(logits, extra[0], extra[1], self.abstain_threshold)
 
     def __repr__(self) -> str:
         return f"Predictor({str(self.model_path)!r})"
@@ -103,6 +139,9 @@ class DigitResult:
     # Timed apart: on a big canvas preprocessing costs far more than the sub-millisecond model.
     preprocess_seconds: float  # to_mnist: crop, scale, centre
     model_seconds: float  # ONNX Runtime + softmax; 0.0 when there was nothing to read
+    # A Bayesian model's feature-surprise score (None for a plain model) and its verdict.
+    uncertainty: float | None = None
+    abstain: bool = False  # "not sure this is a digit": digit is then only the best guess
 
     @property
     def seconds(self) -> float:
@@ -132,9 +171,18 @@ def predict_pixels(pixels: Sequence[np.ndarray | None], predictor: Predictor) ->
         return results
     prediction = predictor.predict(np.stack([pixels[i] for i in found]))
     probabilities, digits = prediction.probabilities, prediction.digits
+    abstain, uncertainty = prediction.abstain, prediction.uncertainty
     seconds = time.perf_counter() - start
     for row, i in enumerate(found):
-        results[i] = DigitResult(int(digits[row]), probabilities[row], pixels[i], 0.0, seconds)
+        results[i] = DigitResult(
+            int(digits[row]),
+            probabilities[row],
+            pixels[i],
+            0.0,
+            seconds,
+            None if uncertainty is None else float(uncertainty[row]),
+            bool(abstain[row]),
+        )
     return results
 
 

@@ -13,13 +13,17 @@ DIGITS = 6  # decimals kept for probabilities and seconds
 
 
 def prediction_record(name: str, result: DigitResult, k: int = 3) -> dict[str, Any]:
-    """file, digit (None: nothing to read), probabilities, confidence, top_k, seconds."""
+    """file, digit (None: nothing to read; else the best guess), probabilities (the posterior
+    predictive of a Bayesian model), confidence (their max), top_k, abstain (True: "not sure
+    this is a digit"), uncertainty (None for a plain model), seconds."""
     record: dict[str, Any] = {
         "file": name,
         "digit": result.digit,
         "probabilities": None,
         "confidence": None,
         "top_k": None,
+        "abstain": None,
+        "uncertainty": None,
         "seconds": round(result.seconds, DIGITS),
     }
     if result.digit is not None:
@@ -29,6 +33,8 @@ def prediction_record(name: str, result: DigitResult, k: int = 3) -> dict[str, A
             probabilities=[round(float(p), DIGITS) for p in probabilities],
             confidence=round(float(probabilities[result.digit]), DIGITS),
             top_k=[[int(d), round(float(probabilities[d]), DIGITS)] for d in order],
+            abstain=bool(result.abstain),
+            uncertainty=None if result.uncertainty is None else round(result.uncertainty, 4),
         )
     return record
 

@@ -8,7 +8,10 @@ import numpy as np
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "models" / "mnist_cnn.onnx"
+MAP_MODEL = ROOT / "models" / "mnist_cnn.onnx"  # `python -m cnn export`: the MAP estimate
+# The served default: the MAP model plus its last-layer posterior predictive and an abstain
+# score, one graph (`python -m cnn posterior`); outputs logits, probabilities, uncertainty.
+DEFAULT_MODEL = ROOT / "models" / "mnist_cnn_bayes.onnx"
 INT8_MODEL = ROOT / "models" / "mnist_cnn_int8.onnx"
 INPUT_SHAPE = (1, 28, 28)  # after the batch axis
 CLASSES = 10
@@ -69,6 +72,7 @@ def open_session(
 
 
 LOGITS, PROBABILITIES = "logits", "probabilities"  # output names of `python -m cnn export`
+UNCERTAINTY = "uncertainty"  # the Bayesian graph of `python -m cnn posterior`: [batch]
 
 
 class ModelOutputError(ModelError):
@@ -122,6 +126,15 @@ def check_outputs(outputs: dict[str, np.ndarray], count: int, path: str | Path) 
                 f"{path} returned {bad} non-finite value(s) (NaN/inf) in {name}: the model file "
                 "is broken; re-export it with `python -m cnn export`"
             )
+
+
+def check_uncertainty(value: np.ndarray, count: int, path: str | Path) -> None:
+    """The Bayesian graph's ``uncertainty`` output is finite, one value per image."""
+    if np.shape(value) != (count,) or not np.isfinite(value).all():
+        raise ModelOutputError(
+            f"{path} returned uncertainty of shape {list(np.shape(value))} (or non-finite) for "
+            f"{count} image(s), expected [{count}] finite values: re-run `python -m cnn posterior`"
+        )
 
 
 def _matches(shape: list, tail: tuple[int, ...]) -> bool:
