@@ -118,6 +118,7 @@ def evidence_figure(
     panels = 1 if loo_elpd is None else 2
     fig, axes = plt.subplots(1, panels, figsize=FIGSIZE, squeeze=False)
     ev = np.asarray(log_evidence) - np.max(log_evidence)
+    top = 0.0
     ax = axes[0, 0]
     ax.plot(degrees, ev, "o-", color="C0")
     if chosen is not None:
@@ -128,14 +129,21 @@ def evidence_figure(
         ax = axes[0, 1]
         elpd = np.asarray(loo_elpd) - np.max(loo_elpd)
         se = np.zeros_like(elpd) if loo_se is None else np.asarray(loo_se)
-        ax.errorbar(degrees, elpd, yerr=se, fmt="s--", color="C1", capsize=3, label="elpd ± SE")
+        top = float(np.max((elpd + se)[elpd > -40], initial=0.0))  # error bars in view
+        ax.errorbar(
+            degrees, elpd, yerr=se, fmt="s--", color="C1", capsize=3, label="difference ± its SE"
+        )
         if ties:
             idx = [list(degrees).index(d) for d in ties]
             ax.plot(ties, elpd[idx], "o", mfc="none", mec="k", ms=11, label="within 1 SE of best")
         ax.set(xlabel="degree", ylabel="LOO elpd - best", title="leave-one-out")
         ax.legend(fontsize=8, loc="lower right")
+    from matplotlib.ticker import MaxNLocator
+
     for a in axes.ravel():  # the worst degrees are hundreds of nats down: show the top
-        a.set_ylim(bottom=max(a.get_ylim()[0], -40))
+        bottom = max(a.get_ylim()[0], -40)
+        a.set_ylim(bottom, 0.08 * -bottom + (0 if a is axes[0, 0] else top))
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
