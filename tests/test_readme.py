@@ -261,6 +261,9 @@ def check_pip(args: list[str]) -> None:
             assert (ROOT / path / "pyproject.toml").is_file(), target
             for name in filter(None, extra.rstrip("]").split(",")):
                 assert name in extras, f"pip install {target}: no extra {name!r} in pyproject"
+        elif token == "-r":  # a requirements file (e.g. .ci/posterior-requirements.txt)
+            requirements = next(rest)
+            assert (ROOT / requirements).is_file(), f"pip install -r {requirements}: no such file"
         elif token == "--index-url":
             url = next(rest)
             assert url.startswith("https://download.pytorch.org/whl/"), url
