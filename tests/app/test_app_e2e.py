@@ -205,7 +205,9 @@ def test_draw_a_one_clear_it_and_fit_the_bayesian_model(page, capsys):
     with capsys.disabled():
         print(f"\n[e2e] drawing -> prediction, server side: {report}")
 
-    page.get_by_role("link", name="Bayesian regression").click()
+    # the sidebar's link (a page may link to it in its text too)
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Bayesian regression").click()
     expect(page.get_by_role("heading", name="Bayesian polynomial regression")).to_be_visible()
     # the first MAP compiles a PyMC model: allow for a slow, busy CI machine
     expect(page.get_by_text("Coefficients (monomial")).to_be_visible(timeout=180_000)
