@@ -101,11 +101,54 @@ def blas_compare(args, progress: Callable[[str], None] | None = None) -> dict:
         res = json.loads(out)
         runs[setting] = {**res["rows"][0], "blas": res["blas"]}
     ratio = runs["auto"]["ess_bulk_per_s"] / runs["off"]["ess_bulk_per_s"]
+    if progress is not None:
+        progress("log-density + gradient calls, both BLAS settings in alternating rounds")
+    from bayes.data import DataConfig, make_data
+
+    data = make_data(DataConfig(n=args.n, noise=args.noise, seed=args.seed))
     return {
+        "gradient": gradient_timing(data, args.degree),
         "degree": args.degree,
         "fallback": runs["off"],
         "openblas": runs["auto"],
         "ratio": ratio,
+    }
+
+
+def gradient_timing(data, degree: int = 5, rounds: int = 7, calls: int = 2000) -> dict:
+    """Microseconds per log-density + gradient call of the legendre+qr model, compiled twice in
+    one process (BLAS fallback vs the configured BLAS) and timed in alternating rounds, so both
+    see the same machine load; NUTS spends most of its time in exactly these calls."""
+    import numpy as np
+    import pytensor
+
+    from bayes.blas import configure
+    from bayes.design import Basis
+    from bayes.models import PriorSpec, build_model
+
+    configure()
+    model = build_model(Basis(degree).matrix(data.x), data.y, PriorSpec("normal", 10.0, 1.0))
+
+    def compile_fn():
+        logp = model.logp()
+        return pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)])
+
+    fns = {"blas": compile_fn()}
+    with pytensor.config.change_flags(blas__ldflags=""):
+        fns["fallback"] = compile_fn()
+    point = np.random.default_rng(0).normal(size=degree + 1)
+    times = {key: [] for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn(point)
+            times[key].append((time.perf_counter() - t0) / calls * 1e6)
+    us = {key: float(np.median(v)) for key, v in times.items()}
+    return {
+        "us_fallback": us["fallback"],
+        "us_blas": us["blas"],
+        "ratio": us["fallback"] / us["blas"],
     }
 
 
@@ -122,6 +165,11 @@ def format_blas(result: dict) -> str:
             f"{r['ess_bulk_min']:.0f} | {r['ess_bulk_per_s']:.0f} |"
         )
     lines.append(f"\nESS/s with OpenBLAS / without: {result['ratio']:.2f}x")
+    g = result["gradient"]
+    lines.append(
+        f"log-density + gradient call: {g['us_fallback']:.0f} us fallback vs {g['us_blas']:.0f} us"
+        f" OpenBLAS ({g['ratio']:.2f}x; same process, alternating rounds)"
+    )
     return "\n".join(lines)
 
 

@@ -371,14 +371,18 @@ def predict(model, idata, X_new: np.ndarray, seed: int = 0):
     Returns an array [chains * draws, len(X_new)]."""
     import pymc as pm
 
+    old = {name: model[name].get_value() for name in ("X", "y_obs")}
     with model, warnings.catch_warnings():
         # "Potentials are ignored": the QR prior is a Potential, but its effect is already in
         # the posterior draws; only y is drawn here, given those draws
         warnings.filterwarnings("ignore", message=".*Potentials.*")
         pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
-        pp = pm.sample_posterior_predictive(
-            idata, var_names=["y"], predictions=True, random_seed=seed, progressbar=False
-        )
+        try:
+            pp = pm.sample_posterior_predictive(
+                idata, var_names=["y"], predictions=True, random_seed=seed, progressbar=False
+            )
+        finally:
+            pm.set_data(old)  # the model describes the observed data again
     y = pp.predictions["y"].values
     return y.reshape(-1, y.shape[-1])
 

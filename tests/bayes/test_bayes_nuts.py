@@ -79,6 +79,7 @@ def test_posterior_predictive_via_set_data_matches_the_closed_form(data, normal_
     np.testing.assert_allclose(band["pred_band"][1], G @ m + z * sd, atol=0.12)
     np.testing.assert_allclose(band["pred_band"][0], G @ m - z * sd, atol=0.12)
     np.testing.assert_allclose(band["mean"], G @ m, atol=0.05)
+    assert res.model["X"].get_value().shape == (50, 6)  # set back to the observed data
 
 
 def test_nuts_agrees_with_closed_form_gaussian_posterior(data, normal_fit):
