@@ -30,6 +30,7 @@ from cnn.posterior_graph import head_nodes
 from serving.session import (
     DEFAULT_MODEL,
     INT8_MODEL,
+    PROBABILITIES,
     ModelError,
     check_outputs,
     logits_output,
@@ -225,8 +226,12 @@ def _check_loss(fp32: float, int8: float, config: QuantizeConfig) -> None:
 
 
 def test_accuracy(session: ort.InferenceSession, images: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of ``images`` (uint8 [N,28,28]) whose argmax logit equals the label."""
+    """Fraction of ``images`` (uint8 [N,28,28]) whose predicted digit equals the label: the
+    argmax of a Bayesian graph's ``probabilities`` (what the Predictor reports), else of the
+    logits."""
     name, output = session.get_inputs()[0].name, logits_output(session).name  # by name
+    if any(o.name == PROBABILITIES for o in session.get_outputs()):
+        output = PROBABILITIES
     correct = 0
     for i in range(0, len(images), 500):
         x = images[i : i + 500, None].astype(np.float32) / 255.0

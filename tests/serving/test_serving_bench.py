@@ -27,7 +27,12 @@ def test_benchmark_report():
     )
     result = run_benchmark(config)
     engines = result["engines"]
-    assert list(engines) == ["pytorch_eager", "onnxruntime_fp32", "onnxruntime_int8"]
+    assert list(engines) == [
+        "pytorch_eager",
+        "onnxruntime_fp32",
+        "onnxruntime_int8",
+        "onnxruntime_fp32_map",  # the default fp32 graph is the Bayesian one: its MAP beside it
+    ]
     for r in engines.values():
         assert 0 < r["batch1_p50_ms"] <= r["batch1_p99_ms"] and r["throughput_img_s"] > 0
     ratios = result["ratios"]
@@ -38,6 +43,10 @@ def test_benchmark_report():
     assert ratios["fp32_vs_torch_batch1_p50"] == pytest.approx(
         engines["pytorch_eager"]["batch1_p50_ms"] / engines["onnxruntime_fp32"]["batch1_p50_ms"]
     )
+    assert ratios["fp32_vs_map_batch1_p50_cost"] == pytest.approx(
+        engines["onnxruntime_fp32"]["batch1_p50_ms"]
+        / engines["onnxruntime_fp32_map"]["batch1_p50_ms"]
+    )
     table = format_table(result)
-    assert table.count("\n| ") == 4 and "int8_vs_fp32_throughput" in table
+    assert table.count("\n| ") == 5 and "int8_vs_fp32_throughput" in table
     assert result["machine"]["threads"] == "all"
