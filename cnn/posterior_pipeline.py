@@ -129,8 +129,12 @@ def drawn_validation_features(model, count: int, seed: int) -> np.ndarray:
     return feature_batches(model, drawn.pixels)
 
 
-def fit_posterior(model, model_path: Path, config: PosteriorConfig, progress=print) -> dict:
-    """Everything the served graph needs, fitted on MNIST train, chosen on MNIST validation."""
+def fit_posterior(
+    model, model_path: Path, config: PosteriorConfig, progress=print, drawn=None
+) -> dict:
+    """Everything the served graph needs, fitted on MNIST train, chosen on MNIST validation.
+
+    ``drawn``: features of the drawn validation digits if already computed (same seed)."""
     data = mnist_features(model, model_path, config.cache, config.limit)
     progress(
         f"features: {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test"
@@ -152,7 +156,8 @@ def fit_posterior(model, model_path: Path, config: PosteriorConfig, progress=pri
     density = ClassGaussians(dims=dims).fit(
         data.train, data.train_labels, data.val, data.val_labels
     )
-    drawn = drawn_validation_features(model, config.drawn_validation, config.seed)
+    if drawn is None:
+        drawn = drawn_validation_features(model, config.drawn_validation, config.seed)
     surprise = -density.log_density(drawn)
     median, threshold = np.median(surprise), np.quantile(surprise, 1 - config.abstain_rate)
     progress(
