@@ -57,6 +57,8 @@ class RemotePredictor:
             pixels=None,
             preprocess_seconds=0.0,
             model_seconds=float(record.get("seconds") or 0.0),
+            uncertainty=record.get("uncertainty"),  # a Bayesian model's (None otherwise)
+            abstain=bool(record.get("abstain")),
         )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
