@@ -68,13 +68,19 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
         st.info(empty)
         return
     probabilities = np.asarray(result.probabilities, dtype=float).ravel()
-    uncertainty = "" if result.uncertainty is None else f" · uncertainty {result.uncertainty:.2f}"
+    # shown from 0 (a very typical drawing scores slightly below 0; "-0.19" only puzzles people)
+    uncertainty = (
+        ""
+        if result.uncertainty is None
+        else f" · uncertainty {max(result.uncertainty, 0.0):.2f} (0: a typical digit; "
+        "1 or more: not sure)"
+    )
     if result.abstain:
         guesses = ", ".join(
             f"{d} ({probabilities[d]:.0%})" for d in np.argsort(-probabilities, kind="stable")[:3]
         )
         st.subheader("Not sure this is a digit")
-        st.caption(f"Best guesses {guesses}{uncertainty} (1 or more: not sure)")
+        st.caption(f"Best guesses {guesses}{uncertainty}")
     else:
         st.subheader(f"Prediction: {result.digit}")
         st.caption(f"Confidence {probabilities[result.digit]:.1%}{uncertainty}")
@@ -144,11 +150,11 @@ except serving_predictor.ModelError as error:
     st.stop()
 if getattr(predictor, "bayesian", False):
     st.caption(
-        "Trained weights are the MAP estimate; here the last layer gets a posterior (a Laplace "
-        "approximation around them) and the probabilities average over it, with the prior "
-        "precision, the Bayesian twin of weight decay, set by the evidence as on the "
-        "[Bayesian regression](/bayes_explorer) page. The uncertainty says how unlike MNIST's "
-        "training digits your drawing looks to the network; from 1 up the app is not sure."
+        "This reader is Bayesian: rather than trusting one set of trained weights, it averages "
+        "its answer over many plausible ones (a posterior over the network's last layer, its "
+        "spread set by the evidence as on the Bayesian regression page). It also measures how "
+        "unlike the training digits your drawing looks: that uncertainty is 0 for a typical "
+        "digit, and from 1 up the app says it is not sure."
     )
 accuracy = predictor.metadata.get("test_accuracy")
 about = f"Model file: {predictor.model_path.name}"
