@@ -151,11 +151,13 @@ except serving_predictor.ModelError as error:
 if getattr(predictor, "bayesian", False):
     st.caption(
         "This reader is Bayesian: rather than trusting one set of trained weights, it averages "
-        "its answer over many plausible ones (a posterior over the network's last layer, its "
-        "spread set by the evidence as on the Bayesian regression page). It also measures how "
-        "unlike the training digits your drawing looks: that uncertainty is 0 for a typical "
-        "digit, and from 1 up the app says it is not sure."
+        "its answer over many plausible ones (a posterior over the network's last layer, whose "
+        "prior plays the part of training's weight decay, its strength set by the evidence as "
+        "on the Bayesian regression page). It also measures how unlike the training digits "
+        "your drawing looks: that uncertainty is 0 for a typical digit, and from 1 up the app "
+        "says it is not sure."
     )
+    st.page_link("app_pages/bayes_explorer.py", label="The Bayesian regression page")
 accuracy = predictor.metadata.get("test_accuracy")
 about = f"Model file: {predictor.model_path.name}"
 st.sidebar.caption(about + (f", MNIST test accuracy {float(accuracy):.2%}" if accuracy else ""))
