@@ -269,8 +269,9 @@ def test_every_page_renders_and_is_photographed(page):
     links = nav.locator("[data-testid='stSidebarNavLink']")
     count = links.count()
     assert count >= 6, links.all_inner_texts()  # draw, bayes, four labs (more as pages come)
-    shots, errors = [], []
+    shots, errors, seconds = [], [], []
     for number in range(1, count + 1):
+        start = time.monotonic()
         link = links.nth(number - 1)
         link.click()
         expect(page).to_have_url(link.get_attribute("href"))
@@ -283,9 +284,11 @@ def test_every_page_renders_and_is_photographed(page):
         press_what_the_page_asks_for(page)
         expect(page.locator("h1").first).to_be_visible()
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        seconds.append(f"{title}: {time.monotonic() - start:.1f} s")
         shots.append(shot(page, f"{number}-{slug}", PAGE_SHOTS))
         shown = page.locator("[data-testid='stException']")
         if shown.count():  # every page is still photographed; the failures are listed at the end
             errors.append(f"{title}: {shown.first.inner_text()[:300]}")
+    (PAGE_SHOTS / "seconds.txt").write_text("\n".join(seconds) + "\n")  # what the tour costs
     assert all(path.stat().st_size > 10_000 for path in shots), shots
     assert not errors, "pages showing an exception (see the server log):\n" + "\n".join(errors)
