@@ -38,16 +38,32 @@ def epoch0_view(activation: str, init: str, seed: int):
     return picture(init_plots.epoch0_figure(e)), table, e.loss
 
 
+# The cached functions below touch no st element made outside them: a cached result is replayed
+# on the next run, and a progress bar from an earlier run is gone by then. The page shows
+# progress between the calls instead, one cached call per initializer.
 @st.cache_data(show_spinner=False)
-def profile_view(activation: str, seed: int, _progress=None):
-    """Per-layer medians and bands over SEEDS seeds for every initializer (one activation)."""
-    seeds = range(seed, seed + SEEDS)
-    profiles = {}
-    for k, init in enumerate(INITIALIZERS):
-        profiles[activation, init] = seed_profile(activation, init, seeds)
-        if _progress:
-            _progress(k + 1, len(INITIALIZERS))
+def profile_of(activation: str, init: str, seed: int) -> dict:
+    """Per-layer numbers over SEEDS seeds for one initializer (one activation)."""
+    return seed_profile(activation, init, range(seed, seed + SEEDS))
+
+
+@st.cache_data(show_spinner=False)
+def profile_picture(activation: str, seed: int):
+    """Medians and bands of every initializer in one figure (each profile cached above)."""
+    profiles = {(activation, i): profile_of(activation, i, seed) for i in INITIALIZERS}
     return picture(init_plots.profile_figure(profiles, SEEDS))
+
+
+def profile_view(activation: str, seed: int):
+    """The comparison figure, with a progress bar while the initializers are computed."""
+    bar = st.progress(0.0, text="Initializers done")
+    for k, init in enumerate(INITIALIZERS):
+        profile_of(activation, init, seed)
+        bar.progress(
+            (k + 1) / len(INITIALIZERS), text=f"Initializers done {k + 1}/{len(INITIALIZERS)}"
+        )
+    bar.empty()
+    return profile_picture(activation, seed)
 
 
 @st.cache_data(show_spinner="Checking the course's statements over 10 seeds ...")
@@ -56,15 +72,22 @@ def claims_table(seed: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def training_view(activation: str, epochs: int, _progress=None):
-    runs = does_it_train([(activation, i) for i in INITIALIZERS], epochs, progress=_progress)
+def training_run(activation: str, init: str, epochs: int) -> dict:
+    """One short training run from one initializer."""
+    return does_it_train([(activation, init)], epochs)[0]
+
+
+def training_view(activation: str, epochs: int):
+    """Every initializer's run (each cached), with a progress bar, as a figure and a table."""
+    bar = st.progress(0.0, text="Initializers trained")
+    runs = []
+    for k, init in enumerate(INITIALIZERS):
+        runs.append(training_run(activation, init, epochs))
+        bar.progress(
+            (k + 1) / len(INITIALIZERS), text=f"Initializers trained {k + 1}/{len(INITIALIZERS)}"
+        )
+    bar.empty()
     return picture(init_plots.training_figure(runs)), pd.DataFrame(training_rows(runs))
-
-
-def with_progress(label: str):
-    """A progress bar and the callback that moves it (for the long, cached computations)."""
-    bar = st.progress(0.0, text=label)
-    return bar, lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}")
 
 
 st.title("Weight initialization")
@@ -95,9 +118,7 @@ st.write(
     "to the largest seed."
 )
 if st.toggle(f"Compare every initializer for {activation} ({SEEDS} seeds each)"):
-    bar, progress = with_progress("Initializers done")
-    show(profile_view(activation, seed, progress))
-    bar.empty()
+    show(profile_view(activation, seed))
 
 st.header("The course's claims, checked")
 if st.toggle("Check the course's statements about epoch 0 (a few seconds)"):
@@ -111,10 +132,7 @@ st.write(
 )
 epochs = st.slider("Epochs", 1, 20, value=5)
 if st.button("Train from every initializer", type="primary", icon=":material/model_training:"):
-    bar, progress = with_progress("Epochs done")
-    st.session_state.init_training = (activation, epochs, training_view(activation, epochs,
-                                                                        progress))  # fmt: skip
-    bar.empty()
+    st.session_state.init_training = (activation, epochs, training_view(activation, epochs))
 result = st.session_state.get("init_training")
 if result is not None and result[:2] == (activation, epochs):
     figure, runs = result[2]

@@ -116,6 +116,9 @@ def test_init_page_shows_vanishing_gradients_for_tiny_sigmoid_weights(ui):
     assert list(runs.columns) == ["Initializer", "BCE before training", "BCE after 1 epochs"]
     assert len(runs) == 7
     readable(at)
+    widget(at.button, "Train from every initializer").click().run()  # cached runs replayed
+    assert not at.exception, at.exception
+    assert len(at.dataframe[-1].value) == 7
 
 
 def test_optimizer_race_page(ui):
@@ -180,3 +183,18 @@ def test_regularization_page_l1_empties_the_noise_inputs(ui):
     others = path[path["Method"] != "L1, proximal step (soft threshold)"]
     assert (others["Noise-input weights exactly 0"].astype(int) == 0).all()
     readable(at)
+
+
+def test_init_page_compare_every_initializer_survives_a_cached_rerun(ui):
+    """The comparison is cached: the second run replays it and must not touch stale UI."""
+    pytest.importorskip("cnn.labs.init")
+    at = AppTest.from_file(str(ui.root / "app_pages" / "lab_init.py"), default_timeout=240).run()
+    assert not at.exception, at.exception
+    images = len(at.image)
+    (compare,) = [t for t in at.toggle if t.label.startswith("Compare every initializer")]
+    compare.set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.image) == images + 1  # the layer-by-layer profile figure
+    at.run()  # same arguments: the cached result is replayed
+    assert not at.exception, at.exception
+    assert len(at.image) == images + 1
