@@ -45,7 +45,7 @@ SOURCES = ("The course's polynomial", "Upload a CSV file", "Type the points in a
 PK_NOTE = (
     "Pareto k above 0.7 marks a point that on its own moves the fit so much that the quick "
     "leave-one-out shortcut (PSIS) is unreliable there; for those points the exact "
-    "leave-one-out value is computed instead, so the scores below stay trustworthy."
+    "leave-one-out value is computed instead, so the scores in the table above stay trustworthy."
 )
 STARTER = pd.DataFrame(  # a few points of the course's curve, for the table editor
     {"x": [-0.9, -0.6, -0.3, 0.0, 0.3, 0.6, 0.9], "y": [2.8, 3.1, -0.6, 0.5, -0.3, 0.9, -2.4]}
@@ -201,6 +201,12 @@ def degree_scores(s: Settings, max_degree: int) -> dict:
     return degree_selection(dataset(s), max_degree, sigma=s.noise, learn_sigma=s.noise is None)
 
 
+def one_decimal(value: float) -> str:
+    """One decimal, and 0.0 where rounding would show "-0.0"."""
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
 def show_figure(figure) -> None:
     """Draw a pyplot figure made by bayes.plots at one common width, then close it."""
     import matplotlib.pyplot as plt
@@ -288,6 +294,22 @@ st.write(
     "with λ₂ = σ²/τ², and under a Laplace(0, b) prior it is Lasso with λ₁ = 2σ²/b: the table "
     "shows the coefficients agree. NUTS then gives the whole posterior."
 )
+with st.expander("Words used on this page"):
+    st.markdown(
+        "- **MLE** (maximum likelihood): the curve that fits the points best, with no prior; "
+        "plain least squares.\n"
+        "- **Prior**: what we believe about the coefficients before seeing data (here: they "
+        "are probably small).\n"
+        "- **MAP** (maximum a posteriori): the single most probable curve once the prior and "
+        "the data are combined.\n"
+        "- **Ridge**: least squares plus a penalty on the squared size of the coefficients "
+        "(λ₂ sets how strong).\n"
+        "- **Lasso**: least squares plus a penalty on the absolute size of the coefficients "
+        "(λ₁); it can set some exactly to 0.\n"
+        "- **NUTS** (No-U-Turn Sampler): draws thousands of plausible coefficient sets from "
+        "the posterior, so you see the uncertainty, not just one curve.\n"
+        "- **Posterior**: what we believe about the coefficients after seeing the data."
+    )
 
 with st.sidebar:
     source = st.radio("Data", SOURCES)
@@ -416,6 +438,11 @@ else:
         st.caption(f"Noise σ learned from the data: posterior mean {fit['sigma_mean']:.3g}.")
     st.subheader("Coefficient posteriors (of x⁰, x¹, ...)")
     show_figure(forest_figure(fit["idata"], var="w_monomial", labels=list(fit["table"].index)))
+    st.caption(
+        "Left: each coefficient's 94% highest-density interval (HDI), the narrowest range "
+        "that holds 94% of the posterior, with its mean as a dot. Right: r-hat (r̂) compares "
+        "the chains; close to 1 means they agree."
+    )
     st.dataframe(
         fit["table"].style.format(
             {c: "{:.3f}" for c in fit["table"].columns if c != "effective draws"}
@@ -471,19 +498,25 @@ table = pd.DataFrame(
     },
     index=pd.Index(degrees, name="degree"),
 )
-table["LOO score (vs best)"] = -table["LOO score (vs best)"]
+table["LOO score (vs best)"] = 0.0 - table["LOO score (vs best)"]  # the best shows 0, not -0
 st.dataframe(
     table.style.format(
         {
-            "log evidence (vs best)": "{:.1f}",
-            "LOO score (vs best)": "{:.1f}",
-            "± standard error": "{:.1f}",
+            "log evidence (vs best)": one_decimal,
+            "LOO score (vs best)": one_decimal,
+            "± standard error": one_decimal,
             "stacking weight": "{:.2f}",
-            "prior scale τ": "{:.3g}",
-            "noise σ": "{:.3g}",
+            "prior scale τ": "{:.2f}",
+            "noise σ": "{:.2f}",
             "points with Pareto k > 0.7": "{:d}",
         }
     )
+)
+st.caption(
+    "Scores are relative to the best degree (0 = best; lower is worse). LOO score: how well "
+    "each degree predicts a point it was not fitted on (expected log predictive density, "
+    "leave-one-out). Stacking weight: the share each degree gets when the degrees' "
+    "predictions are blended to predict best (the weights add up to 1)."
 )
 if any(scores["n_pareto_k_high"]):
     st.caption(PK_NOTE)

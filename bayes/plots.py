@@ -124,19 +124,29 @@ def evidence_figure(
     if chosen is not None:
         ax.axvline(chosen, color="gray", ls=":", label=f"best: degree {chosen}")
         ax.legend(fontsize=8, loc="lower right")
-    ax.set(xlabel="degree", ylabel="log evidence - best", title="evidence")
+    ax.set(xlabel="degree", ylabel="log evidence, relative to best", title="evidence")
     if loo_elpd is not None:
         ax = axes[0, 1]
         elpd = np.asarray(loo_elpd) - np.max(loo_elpd)
         se = np.zeros_like(elpd) if loo_se is None else np.asarray(loo_se)
         top = float(np.max((elpd + se)[elpd > -40], initial=0.0))  # error bars in view
         ax.errorbar(
-            degrees, elpd, yerr=se, fmt="s--", color="C1", capsize=3, label="difference ± its SE"
+            degrees,
+            elpd,
+            yerr=se,
+            fmt="s--",
+            color="C1",
+            capsize=3,
+            label="difference ± its standard error",
         )
         if ties:
             idx = [list(degrees).index(d) for d in ties]
             ax.plot(ties, elpd[idx], "o", mfc="none", mec="k", ms=11, label="within 1 SE of best")
-        ax.set(xlabel="degree", ylabel="LOO elpd - best", title="leave-one-out")
+        ax.set(
+            xlabel="degree",
+            ylabel="expected log predictive density\n(LOO), relative to best",
+            title="leave-one-out",
+        )
         ax.legend(fontsize=8, loc="lower right")
     from matplotlib.ticker import MaxNLocator
 
@@ -169,13 +179,18 @@ def trace_figure(idata, var: str = "w"):
 
 
 def forest_figure(idata, var: str = "w", labels: list[str] | None = None):
-    """ArviZ forest plot (94% HDI, r_hat) of the coefficients."""
+    """ArviZ forest plot of the coefficients, with its panel titles in plain words: the
+    highest-density interval and r-hat (≈ 1 when the chains agree)."""
     import arviz as az
 
     axes = az.plot_forest(
         idata, var_names=[var], combined=True, r_hat=True, figsize=FIGSIZE, hdi_prob=LEVEL
     )
-    ax = np.asarray(axes).ravel()[0]
+    panels = np.asarray(axes).ravel()
+    ax = panels[0]
+    ax.set_title(f"{LEVEL:.0%} highest-density interval", fontsize=10)
+    if len(panels) > 1:
+        panels[1].set_title("r-hat (≈ 1: chains agree)", fontsize=10)
     if labels is not None:
         ticks = ax.get_yticklabels()
         ax.set_yticklabels(list(reversed(labels))[: len(ticks)])

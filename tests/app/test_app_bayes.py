@@ -118,6 +118,12 @@ def test_evidence_picks_the_true_degree_and_explains_ties(page):
     assert scores["points with Pareto k > 0.7"].dtype.kind == "i"
     assert any(c.value.startswith("Pareto k above 0.7 marks a point") for c in page.caption)
     assert len(page.image) == 1  # the evidence figure
+    best = scores["LOO score (vs best)"].max()
+    assert best == 0 and not np.signbit(best)  # the best degree shows 0, never "-0.0"
+    assert any("Stacking weight: the share" in c.value for c in page.caption)
+    glossary = " ".join(m.value for m in page.markdown)
+    for word in ("**MLE**", "**MAP**", "**Ridge**", "**Lasso**", "**NUTS**"):
+        assert word in glossary, word
 
 
 def test_points_typed_in_a_table(page):
@@ -183,6 +189,7 @@ def test_nuts_posterior_agrees_with_the_map(page):
         np.abs(summary["posterior mean"] - map_normal), 0.25 * summary["posterior sd"]
     )
     assert len(page.image) >= 3  # predictive band, forest plot, evidence
+    assert any("highest-density interval (HDI)" in c.value for c in page.caption)
     # 2 x 400 draws: fewer than 400 effective draws in some tail -> a warning box says so
     if float(metrics["Fewest in the tails"].replace(",", "")) < 400:
         assert any("The sampler struggled" in w.value for w in page.warning)
