@@ -17,6 +17,16 @@ torch.set_num_threads(1)  # tiny nets: one thread beats a contended pool
 SEEDS = 10
 ROWS = {"z": "Z-values", "activations": "Activations", "weights": "Weights",
         "gradients": "Weight gradients"}  # fmt: skip
+SATURATED = "Saturated units (share)"
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def times_ten(value: float) -> str:
+    """One format for numbers from 10⁻¹¹ to 10: three digits times a power of ten."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(SUPERSCRIPT)}"
 
 
 def show(figure) -> None:
@@ -34,7 +44,7 @@ def epoch0_view(activation: str, init: str, seed: int):
     table = pd.DataFrame(e.stds(), index=[f"h{i}" for i in range(1, 6)]).T.rename(index=ROWS)
     saturated = e.saturated()
     if saturated is not None:
-        table.loc["Saturated (share)"] = saturated
+        table.loc[SATURATED] = saturated
     return picture(init_plots.epoch0_figure(e)), table, e.loss
 
 
@@ -92,8 +102,11 @@ def training_view(activation: str, epochs: int):
 
 st.title("Weight initialization")
 st.write(
-    "The course's BLOCK model (5 hidden Dense layers of 100 units and a sigmoid output, "
-    "41,601 parameters) sees the 10-D ball data once, freshly initialized. How the Z-values, "
+    "The course's BLOCK model, named so because its hidden layers are identical blocks (5 "
+    "hidden layers of 100 units each and one sigmoid output unit, 41,601 parameters), sees "
+    "its training data once, freshly initialized. The data are 1,000 points in 10 dimensions "
+    "(the 10-D ball data: points scattered in a ten-dimensional ball, each labelled yes or no). "
+    "How the Z-values (each unit's weighted sum of its inputs, before the activation), "
     "activations, weights and weight gradients spread from layer h1 to h5 decides whether the "
     "net can learn: vanishing or exploding gradients, saturated units."
 )
@@ -105,9 +118,20 @@ seed = int(c3.number_input("Seed", 0, 10_000, value=0))
 
 figure, table, loss = epoch0_view(activation, init, seed)
 show(figure)
-st.caption(f"Binary cross-entropy at epoch 0: {loss:.4f}")
+st.caption(f"Loss (binary cross-entropy) before training: {loss:.4f}")
 st.write("Standard deviation per hidden layer (this seed):")
-st.dataframe(table.style.format("{:.3g}"))
+stds = [r for r in table.index if r != SATURATED]
+styled = table.style.format(times_ten, subset=pd.IndexSlice[stds, :])
+st.dataframe(
+    styled.format("{:.1%}", subset=pd.IndexSlice[[SATURATED], :])
+    if SATURATED in table.index
+    else styled
+)
+st.caption(
+    "1.23 × 10⁻⁴ means 0.000123. Saturated units: the share of activations close to the "
+    "activation's limits (tanh beyond ±0.9, sigmoid below 0.1 or above 0.9), where its slope "
+    "is nearly flat and the unit hardly learns."
+)
 
 st.header(f"Layer by layer, over {SEEDS} seeds")
 st.write(
@@ -138,5 +162,6 @@ if result is not None and result[:2] == (activation, epochs):
     figure, runs = result[2]
     show(figure)
     st.dataframe(runs, hide_index=True)
+    st.caption("BCE: binary cross-entropy, the loss the net minimizes (lower is better).")
 else:
     st.caption(f"Press the button: {len(INITIALIZERS)} short runs for {activation}.")

@@ -94,7 +94,7 @@ def training_figure(runs: Sequence[dict[str, Any]]) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_title(f"{act}: does it train?", fontsize=10)
         ax.set_xlabel("epoch (SGD, learning rate 0.01, batches of 32)")
-        ax.set_ylabel("training BCE")
+        ax.set_ylabel("training loss (binary cross-entropy)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return fig

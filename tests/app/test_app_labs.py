@@ -95,6 +95,11 @@ def test_init_page_shows_vanishing_gradients_for_tiny_sigmoid_weights(ui):
     gradients = table.loc["Weight gradients"]
     assert gradients["h1"] < 1e-3 * gradients["h5"]  # the course: h1 barely learns
     np.testing.assert_allclose(table.loc["Weights"], 0.01, rtol=0.05)
+    assert any(
+        c.value.startswith("Loss (binary cross-entropy) before training") for c in at.caption
+    )
+    assert any("1.23 × 10⁻⁴ means 0.000123" in c.value for c in at.caption)
+    assert "Saturated units (share)" in table.index  # sigmoid: shown, as a percentage
     assert len(at.image) >= 1  # the 2x2 histogram figure
 
     widget(at.toggle, "Check the course's statements about epoch 0 (a few seconds)").set_value(
