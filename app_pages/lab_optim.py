@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from cnn.labs import optim_plots
-from cnn.labs.labels import settings_text, step_text
+from cnn.labs.labels import number_text, settings_text, step_text
 from cnn.labs.optim_race import (
     FUNCTIONS,
     LR_GRID,
@@ -35,11 +35,6 @@ def show(figure) -> None:
         st.pyplot(figure, width=display_width(figure))
 
 
-def with_progress(label: str):
-    bar = st.progress(0.0, text=label)
-    return bar, lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}")
-
-
 @st.cache_data(show_spinner="Racing ...")
 def function_race(function: str, names: tuple[str, ...], steps: int):
     paths = race_function(function, names, steps)
@@ -48,8 +43,9 @@ def function_race(function: str, names: tuple[str, ...], steps: int):
     table = pd.DataFrame(
         {
             "Optimizer": [NAMES[n] for n in summary],
-            "Final value": [f"{r['final_value']:.2e}" for r in summary.values()],
-            "Distance to the minimum": [f"{r['final_distance']:.2e}" for r in summary.values()],
+            "Final value": [number_text(r["final_value"]) for r in summary.values()],
+            "Distance to the minimum": [number_text(r["final_distance"])
+                                        for r in summary.values()],
             "First step within 0.1": [step_text(r["first_step_within_0.1"], "never")
                                       for r in summary.values()],
             "Settings": [settings_text(FUNCTIONS[function].settings[n]) for n in summary],
@@ -58,9 +54,22 @@ def function_race(function: str, names: tuple[str, ...], steps: int):
     return figure, table
 
 
+# Cached functions touch no st element made outside them (a replayed cache result would
+# reach for a progress bar that is gone): one cached call per optimizer, progress in between.
 @st.cache_data(show_spinner=False)
-def ball_sweep(names: tuple[str, ...], steps: int, _progress=None):
-    ball = race_ball(names, LR_GRID, SEEDS, steps, progress=_progress)
+def ball_run(name: str, steps: int) -> dict:
+    """One optimizer's learning-rate sweep on the ball data."""
+    return race_ball((name,), LR_GRID, SEEDS, steps)[name]
+
+
+def ball_sweep(names: tuple[str, ...], steps: int):
+    """Every picked optimizer's sweep (each cached), with a progress bar."""
+    bar = st.progress(0.0, text="Optimizers done")
+    ball = {}
+    for k, name in enumerate(names):
+        ball[name] = ball_run(name, steps)
+        bar.progress((k + 1) / len(names), text=f"Optimizers done {k + 1}/{len(names)}")
+    bar.empty()
     table = pd.DataFrame(
         {
             "Optimizer": [NAMES[n] for n in ball],
@@ -68,7 +77,7 @@ def ball_sweep(names: tuple[str, ...], steps: int, _progress=None):
             "Held-out accuracy": [f"{r['test_accuracy']:.1%}" for r in ball.values()],
             "Range over seeds": [f"{lo:.1%} to {hi:.1%}"
                                  for lo, hi in (r["test_accuracy_range"] for r in ball.values())],
-            "Training loss (BCE)": [f"{r['final_loss']:.2e}" for r in ball.values()],
+            "Training loss (BCE)": [number_text(r["final_loss"]) for r in ball.values()],
             "First step below BCE 0.1": [step_text(r["first_step_below_0.1"])
                                          for r in ball.values()],
         }
@@ -113,11 +122,14 @@ if not names:
 st.header("On a 2-D test function")
 st.caption("One hand-picked setting per optimizer; every step uses the exact gradient.")
 c1, c2 = st.columns(2)
-function = c1.selectbox("Function", list(FUNCTIONS))
+function = c1.selectbox("Function", list(FUNCTIONS), format_func=str.capitalize)
 steps = c2.slider("Steps", 50, 5000, value=1000, step=50)
 figure, table = function_race(function, names, steps)
 show(figure)
-st.dataframe(table, hide_index=True)
+st.dataframe(
+    table, hide_index=True, column_config={"Optimizer": st.column_config.TextColumn(width="medium")}
+)
+st.caption("Small numbers are written as 6.24 × 10⁻¹⁰, that is 0.000000000624.")
 
 st.header("On the ball data, each at its own best learning rate")
 st.write(
@@ -129,14 +141,16 @@ st.write(
 ball_steps = st.slider("Full-batch steps per run", 10, 300, value=100, step=10)
 key = (names, ball_steps)
 if st.button("Run the sweep", type="primary", icon=":material/sprint:"):
-    bar, progress = with_progress("Optimizer epochs done")
-    st.session_state.ball_race = (key, ball_sweep(names, ball_steps, progress))
-    bar.empty()
+    st.session_state.ball_race = (key, ball_sweep(names, ball_steps))
 result = st.session_state.get("ball_race")
 if result is not None and result[0] == key:
     figure, table, ball = result[1]
     show(figure)
     st.dataframe(table, hide_index=True)
+    st.caption(
+        "BCE: binary cross-entropy, the training loss (lower is better; guessing blindly gives "
+        "about 0.67)."
+    )
 
     st.subheader("RProp needs the full batch")
     st.write(

@@ -3,6 +3,7 @@ no ``None`` and integer counts as integers. Used by the app pages (the CLI print
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cnn.labs.block import INIT_TITLES
@@ -72,6 +73,20 @@ def settings_text(settings: dict[str, Any]) -> str:
     """{'lr': 0.001, 'momentum': 0.9} -> 'learning rate 0.001, momentum 0.9'."""
     names = {"lr": "learning rate"}
     return ", ".join(f"{names.get(k, k)} {v:g}" for k, v in settings.items())
+
+
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def number_text(value: float, plain_from: float = 0.01) -> str:
+    """A number for people: 2.76, 0.0312, or 6.24 × 10⁻¹⁰ when too small (or large) to read
+    as a decimal; plain_from=inf puts every value in the × 10ⁿ form (one format per table)."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    if plain_from <= abs(value) < 10_000:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(SUPERSCRIPT)}"
 
 
 def step_text(step: int | None, never: str = "not reached") -> str:

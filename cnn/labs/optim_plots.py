@@ -42,7 +42,7 @@ def race_sweep_figure(ball: dict[str, dict[str, Any]]) -> Figure:
     ax.grid(alpha=0.3, which="both")
     loss_ax.set_yscale("log")
     loss_ax.set_xlabel("full-batch step (1,000 ball points)")
-    loss_ax.set_ylabel("training BCE (median over seeds)")
+    loss_ax.set_ylabel("training loss (binary cross-entropy),\nmedian over seeds")
     loss_ax.set_title("Each optimizer at its own best rate", fontsize=10)
     loss_ax.grid(alpha=0.3, which="both")
     loss_ax.legend(fontsize=7)
@@ -67,13 +67,15 @@ def rprop_figure(rb: dict[str, Any]) -> Figure:
         ax.set_title(f"{NAMES[name]}, lr {rb[name]['lr']:g}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("training BCE (median over seeds)")
+    axes[0].set_ylabel("training loss (binary cross-entropy),\nmedian over seeds")
     return fig
 
 
 def trajectories_figure(fn, paths: dict[str, np.ndarray]) -> Figure:
     """Left: each optimizer's path from the start (o) over log-spaced contours, the minimum a
     star. Right: distance to the minimum per step, which tells apart paths that overlap."""
+    from cnn.labs.optim_race import NAMES
+
     fig = Figure(figsize=(12, 5.2), layout="constrained")
     ax, dist_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
     xs = np.linspace(*fn.xlim, 300)
@@ -84,17 +86,21 @@ def trajectories_figure(fn, paths: dict[str, np.ndarray]) -> Figure:
     ax.contourf(gx, gy, z, levels=levels, norm=LogNorm(), cmap="Greys", alpha=0.6)
     ax.contour(gx, gy, z, levels=levels, norm=LogNorm(), colors="0.5", linewidths=0.4)
     for name, p in paths.items():
-        ax.plot(p[:, 0], p[:, 1], lw=1.5, label=name)
+        ax.plot(p[:, 0], p[:, 1], lw=1.5, label=NAMES.get(name, name))
         ax.plot(p[-1, 0], p[-1, 1], "o", ms=4, color=ax.lines[-1].get_color())
     ax.plot(*fn.start, "ko", mfc="white", ms=8)
     ax.plot(*fn.minimum, "k*", ms=14)
     ax.set_xlim(*fn.xlim)
     ax.set_ylim(*fn.ylim)
     steps = len(next(iter(paths.values()))) - 1
-    ax.set_title(f"{fn.name}: {steps} steps from {fn.start}; minimum at {fn.minimum} (star)")
+    ax.set_title(
+        f"{fn.name.capitalize()}: {steps} steps from {fn.start}; minimum at {fn.minimum} (star)"
+    )
     ax.legend(fontsize=9, ncol=2, loc="best")
     for name, p in paths.items():
-        dist_ax.plot(np.linalg.norm(p - np.array(fn.minimum), axis=1) + 1e-12, label=name)
+        dist_ax.plot(
+            np.linalg.norm(p - np.array(fn.minimum), axis=1) + 1e-12, label=NAMES.get(name, name)
+        )
     dist_ax.set_yscale("log")
     dist_ax.set_xlabel("step")
     dist_ax.set_ylabel("distance to the minimum")

@@ -38,9 +38,10 @@ FACTORIES: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam-bc": lambda ps, **kw: Adam(ps, bias_correction=True, **kw),
 }
 RACERS: tuple[str, ...] = tuple(FACTORIES)
+# Display names, short enough for a table column (pages, plot legends).
 NAMES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
-         "adadelta": "Adadelta", "rprop": "RProp", "adam": "Adam (course, no bias correction)",
-         "adam-bc": "Adam (bias-corrected, = torch.optim.Adam)"}  # fmt: skip
+         "adadelta": "Adadelta", "rprop": "RProp", "adam": "Adam (course's)",
+         "adam-bc": "Adam (bias-corrected)"}  # fmt: skip
 # Settings besides the learning rate (the course's usual values).
 FIXED: dict[str, dict[str, Any]] = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9}}
 LR_GRID: tuple[float, ...] = tuple(float(f"{10**e:.2g}") for e in np.arange(-3.5, 0.6, 0.5))

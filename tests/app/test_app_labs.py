@@ -44,6 +44,14 @@ def readable(at: AppTest) -> None:
         assert not any("_" in str(c) for c in frame.columns), list(frame.columns)
 
 
+def number(text: str) -> float:
+    """A number as the pages write it: 2.76, or 6.24 × 10⁻¹⁰."""
+    if "×" not in text:
+        return float(text)
+    mantissa, power = text.split(" × 10")
+    return float(mantissa) * 10 ** int(power.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
+
+
 def widget(widgets, label):
     (found,) = [w for w in widgets if w.label == label]
     return found
@@ -135,7 +143,9 @@ def test_optimizer_race_page(ui):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["Optimizer"]) == [NAMES[n] for n in RACERS]
-    assert (table["Distance to the minimum"].astype(float) >= 0).all()
+    assert (table["Distance to the minimum"].map(number) >= 0).all()
+    assert not any("e+" in t or "e-" in t for t in table["Final value"])  # no 2.76e+00
+    assert not any("torch" in n or n.islower() for n in table["Optimizer"])
 
     widget(at.multiselect, "Optimizers").set_value(["sgd", "rprop", "adam-bc"])
     widget(at.slider, "Full-batch steps per run").set_value(20).run()
@@ -143,12 +153,17 @@ def test_optimizer_race_page(ui):
     assert not at.exception, at.exception
     race, rprop, adam = (d.value for d in at.dataframe[-3:])
     assert list(race["Optimizer"]) == [NAMES["sgd"], NAMES["rprop"], NAMES["adam-bc"]]
+    assert race["Training loss (BCE)"].map(number).min() >= 0
+    assert any(c.value.startswith("BCE: binary cross-entropy") for c in at.caption)
     # RProp on mini-batches does worse than RProp on the full batch (handout line 616)
     acc = rprop.set_index("Batches")["Held-out accuracy"].str.rstrip("%").astype(float)
     assert acc.iloc[1] < acc.iloc[0]
     assert adam["Course's Adam (x rate)"].iloc[0] == "3.16"
     assert adam["torch's Adam (x rate)"].iloc[0] == "1.00"
     readable(at)
+    widget(at.button, "Run the sweep").click().run()  # the cached sweep is replayed
+    assert not at.exception, at.exception
+    assert list(at.dataframe[-3].value["Optimizer"]) == list(race["Optimizer"])
 
 
 def test_regularization_page_l1_empties_the_noise_inputs(ui):
