@@ -34,23 +34,20 @@ def show(figure) -> None:
         st.pyplot(figure, width=display_width(figure))
 
 
-def with_progress(label: str):
-    bar = st.progress(0.0, text=label)
-    return bar, lambda done, total: bar.progress(done / total, text=f"{label} {done}/{total}")
-
-
 @st.cache_data(show_spinner=False)
 def dropout_picture(p: float, seed: int):
     return picture(reg_plots.dropout_figure(dropout_demo(p, seed=seed)))
 
 
-@st.cache_data(show_spinner=False)
-def train_three(config: RegLabConfig, _progress=None):
-    fs = feature_selection(config, _progress)
+# The cached functions touch no st element made outside them (a replayed cache result would
+# reach for a progress bar that is gone): Streamlit's own spinner shows they are working.
+@st.cache_data(show_spinner="Training the three nets ...")
+def train_three(config: RegLabConfig):
+    fs = feature_selection(config)
     n_noise = fs["noise_features"]
     table = pd.DataFrame(
         [{"Penalty": PENALTY_NAMES[m], "λ": f"{fs[m]['l1'] or fs[m]['l2']:g}" if m != "none"
-          else "", "Held-out accuracy": f"{fs[m]['test_accuracy']:.1%}",
+          else "—", "Held-out accuracy": f"{fs[m]['test_accuracy']:.1%}",
           "Signal features kept": f"{fs[m]['signal_features_kept']} of {fs['n_signal']}",
           "Noise features kept": f"{fs[m]['noise_features_kept']} of {n_noise}",
           "Noise-input weights near 0 (|w| < 0.01)": f"{fs[m]['noise_weights_near_zero']:.0%}",
@@ -64,15 +61,15 @@ def train_three(config: RegLabConfig, _progress=None):
     return table, figures
 
 
-@st.cache_data(show_spinner=False)
-def path_view(config: PathConfig, _progress=None):
-    path = lambda_path(config, progress=_progress)
+@st.cache_data(show_spinner="Training 5 methods x 6 λ x 3 seeds ...")
+def path_view(config: PathConfig):
+    path = lambda_path(config)
     rows = [{"Method": METHOD_TITLES[m], "λ": f"{lam:g}",
-             "Held-out accuracy": f"{r['test_accuracy'][i]:.1%}",
-             "Noise-input weights exactly 0": f"{r['zero_noise_input_weights'][i]:.0f}",
-             "Signal-input weights exactly 0": f"{r['zero_signal_input_weights'][i]:.0f}",
-             "Noise features dropped": f"{r['noise_features_dropped'][i]:.0f}",
-             "L2 norm of the weights": f"{r['l2_norm'][i]:.3g}"}
+             "Accuracy": f"{r['test_accuracy'][i]:.1%}",
+             "Noise weights at 0": f"{r['zero_noise_input_weights'][i]:.0f}",
+             "Signal weights at 0": f"{r['zero_signal_input_weights'][i]:.0f}",
+             "Noise inputs dropped": f"{r['noise_features_dropped'][i]:.0f}",
+             "Weight size (L2 norm)": f"{r['l2_norm'][i]:.3g}"}
             for m, r in path.items() for i, lam in enumerate(r["lambdas"])]  # fmt: skip
     return (picture(reg_plots.lambda_path_figure(path, SGD_METHODS)),
             picture(reg_plots.lambda_path_figure(path, ADAM_METHODS)), pd.DataFrame(rows),
@@ -94,9 +91,7 @@ noise = c3.slider("Noise features", 0, 40, value=default.noise_features)
 steps = c4.slider("Training steps", 50, 2000, value=default.steps, step=50)
 config = RegLabConfig(noise_features=noise, l1=l1, l2=l2, steps=steps)
 if st.button("Train the three nets", type="primary", icon=":material/model_training:"):
-    bar, progress = with_progress("Training steps done")
-    st.session_state.reg_lab = (astuple(config), train_three(config, progress))
-    bar.empty()
+    st.session_state.reg_lab = (astuple(config), train_three(config))
 result = st.session_state.get("reg_lab")
 if result is not None and result[0] == astuple(config):
     table, (norms, noise_weights) = result[1]
@@ -113,12 +108,18 @@ st.write(
     "x λ, stop at 0) puts them on exactly 0. Each λ is trained with 3 seeds (medians shown), "
     "plain SGD for the L1/L2 runs; Adam for L2-in-the-loss vs AdamW's decoupled decay."
 )
+st.markdown(
+    "- **Proximal step**: after each ordinary gradient step, pull every weight towards 0 by a "
+    "fixed amount, and set it to exactly 0 if it would cross.\n"
+    "- **Subgradient**: L1's |w| has no slope at 0, so the training uses the sign of w as its "
+    "slope; the weights then jitter around 0 instead of stopping there.\n"
+    "- **AdamW (decoupled decay)**: Adam that shrinks every weight by the same small fraction "
+    "at each step, kept apart from (decoupled from) the loss's gradient."
+)
 path_steps = st.slider("Steps per run", 50, 600, value=PathConfig().steps, step=50)
 path_config = PathConfig(noise_features=noise, steps=path_steps)
 if st.button("Run the λ path", icon=":material/timeline:"):
-    bar, progress = with_progress("Training steps done")
-    st.session_state.reg_path = (path_config, path_view(path_config, progress))
-    bar.empty()
+    st.session_state.reg_path = (path_config, path_view(path_config))
 result = st.session_state.get("reg_path")
 if result is not None and result[0] == path_config:
     sgd_figure, adam_figure, table, compare = result[1]
@@ -131,7 +132,23 @@ if result is not None and result[0] == path_config:
         f"AdamW {w['test_accuracy']:.1%} at λ = {w['lambda']:g}."
     )
     show(adam_figure)
-    st.dataframe(table, hide_index=True)
+    st.caption(
+        "A middle panel flat at 0 means no weight landed exactly on 0: under Adam neither "
+        "method does that; only L1's proximal step (above) puts weights there."
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "Method": st.column_config.TextColumn(width="medium"),
+            **{c: st.column_config.TextColumn(width="small") for c in table.columns[1:]},
+        },
+    )
+    st.caption(
+        "Accuracy on held-out points; counts of first-layer weights from noise (or signal) "
+        "inputs that are exactly 0; noise inputs whose weights are all 0; the size of all "
+        "weights together (L2 norm)."
+    )
 else:
     st.caption("Press Run the λ path (5 methods x 6 λ x 3 seeds, trained together).")
 
@@ -139,11 +156,11 @@ st.header("Dropout: train mode vs eval mode")
 p = st.slider("Dropout probability p", 0.0, 0.95, value=default.dropout_p, step=0.05)
 drop = dropout_demo(p, seed=default.seed)
 m = st.columns(3)
-m[0].metric("zeroed in training", f"{drop['train_fraction_zeroed']:.1%}")
+m[0].metric("Zeroed in training", f"{drop['train_fraction_zeroed']:.1%}")
 m[1].metric(
-    "kept units scaled by",
+    "Kept units scaled by",
     f"{drop['train_kept_value']:.3f}",
     help=f"1/(1-p) = {drop['expected_kept_value']:.3f}: inverted dropout",
 )
-m[2].metric("eval output = input", "yes" if drop["eval_identical"] else "no")
+m[2].metric("Evaluation output = input", "yes" if drop["eval_identical"] else "no")
 show(dropout_picture(p, default.seed))

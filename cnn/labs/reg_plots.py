@@ -26,7 +26,7 @@ def feature_norms_figure(fs: dict[str, Any]) -> Figure:
             f"test accuracy {r['test_accuracy']:.3f}",
             fontsize=10,
         )
-        ax.set_ylabel("|W[:, j]|")
+        ax.set_ylabel("size of input j's weights")
         ax.axvspan(n_signal + 0.5, len(norms) + 0.5, color="0.9", zorder=0)
     axes[-1].set_xlabel(f"input feature (1-{n_signal}: ball coordinates, then pure noise)")
     axes[-1].set_xticks(range(1, len(norms) + 1))
@@ -99,6 +99,11 @@ def lambda_path_figure(path: dict[str, dict[str, Any]], methods) -> Figure:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
     norm_ax.set_yscale("log")
+    if not any(np.any(path[m][k]) for m in methods
+               for k in ("zero_noise_input_weights", "zero_signal_input_weights")):  # fmt: skip
+        zero_ax.text(0.5, 0.5, "no weight lands exactly on 0\nwith these methods",
+                     transform=zero_ax.transAxes, ha="center", va="center", fontsize=9,
+                     bbox={"facecolor": "white", "edgecolor": "0.7"})  # fmt: skip
     acc_ax.legend(fontsize=8)
     zero_ax.legend(fontsize=7)
     return fig

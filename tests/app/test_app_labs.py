@@ -174,15 +174,16 @@ def test_regularization_page_l1_empties_the_noise_inputs(ui):
     at.run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["eval output = input"] == "yes"
-    assert 45 < float(metrics["zeroed in training"].rstrip("%")) < 55
-    assert metrics["kept units scaled by"] == "2.000"
+    assert metrics["Evaluation output = input"] == "yes"
+    assert 45 < float(metrics["Zeroed in training"].rstrip("%")) < 55
+    assert metrics["Kept units scaled by"] == "2.000"
 
     widget(at.slider, "Training steps").set_value(150).run()
     widget(at.button, "Train the three nets").click().run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("Penalty")
     assert list(table.index) == ["no penalty", "L1", "L2"]
+    assert table.loc["no penalty", "λ"] == "—"  # no empty cell
 
     def kept(row: str) -> int:
         return int(table.loc[row, "Noise features kept"].split(" of ")[0])
@@ -199,10 +200,16 @@ def test_regularization_page_l1_empties_the_noise_inputs(ui):
     assert not at.exception, at.exception
     path = at.dataframe[-1].value
     prox = path[path["Method"] == "L1, proximal step (soft threshold)"]
-    assert prox["Noise-input weights exactly 0"].astype(int).max() > 0
+    assert prox["Noise weights at 0"].astype(int).max() > 0
     others = path[path["Method"] != "L1, proximal step (soft threshold)"]
-    assert (others["Noise-input weights exactly 0"].astype(int) == 0).all()
+    assert (others["Noise weights at 0"].astype(int) == 0).all()
+    assert len(path.columns) == 7
+    assert any("**Subgradient**" in m.value for m in at.markdown)
     readable(at)
+    widget(at.button, "Run the λ path").click().run()  # the cached path is replayed
+    assert not at.exception, at.exception
+    widget(at.button, "Train the three nets").click().run()
+    assert not at.exception, at.exception
 
 
 def test_init_page_compare_every_initializer_survives_a_cached_rerun(ui):
