@@ -51,14 +51,21 @@ def show(figure) -> None:
 
 
 def matrix_table(m: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame(np.asarray(m)).rename(columns=lambda j: f"c{j}")
+    """A matrix with rows and columns counted from 1, as the 1-D section counts its inputs."""
+    m = np.asarray(m)
+    rows = pd.Index([f"Row {i}" for i in range(1, m.shape[0] + 1)])
+    return pd.DataFrame(m, index=rows, columns=[f"Col {j}" for j in range(1, m.shape[1] + 1)])
 
 
 st.title("Convolution & pooling")
 st.write(
-    "Convolution here is cross-correlation (no kernel flip), as in TensorFlow, PyTorch and the "
-    "course. VALID pads nothing and drops what no window covers; SAME pads with zeros "
-    "(max-pool: with -inf) so the output has ceil(n / stride) cells, the odd zero at the end."
+    "Convolution slides a small grid of weights (the kernel) over the input, multiplies the "
+    "numbers it covers by the weights it lays on them, and adds them up; the kernel is used as "
+    "written, not mirrored, as in TensorFlow, PyTorch and the course. VALID padding adds "
+    "nothing around the input and drops the cells no window reaches. SAME padding adds a border "
+    "(zeros for convolution; for max-pool, values smaller than any input, so they never win) so "
+    "that the output has the input's size divided by the stride, rounded up; when the border "
+    "is uneven, the extra cell goes at the end."
 )
 
 st.header("The course's worked examples")
@@ -82,11 +89,13 @@ op = st.radio("Operation", ["convolution", "max-pool"], horizontal=True,
               index=0 if example.op == "conv" else 1, key=f"op-{example.title}")  # fmt: skip
 left, right = st.columns(2)
 with left:
-    x = st.data_editor(matrix_table(example.x), key=f"x-{example.title}", num_rows="dynamic")
+    x = st.data_editor(matrix_table(example.x), key=f"x-{example.title}", num_rows="fixed")
 with right:
     if op == "convolution":
         default_kernel = example.kernel if example.kernel is not None else [[0, 1, 0]] * 3
-        kernel = st.data_editor(matrix_table(default_kernel), key=f"k-{example.title}")
+        kernel = st.data_editor(
+            matrix_table(default_kernel), key=f"k-{example.title}", num_rows="fixed"
+        )
     else:
         size = st.number_input("Window size", 1, 6, value=example.size,
                                key=f"size-{example.title}")  # fmt: skip

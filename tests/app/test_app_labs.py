@@ -73,6 +73,9 @@ def test_worked_examples_all_match_the_course(conv_page):
 
 def test_playground_reproduces_the_course_numbers(conv_page):
     np.testing.assert_array_equal(output(conv_page), [[9, 5, 4], [8, 8, 10], [8, 15, 12]])
+    result = conv_page.dataframe[-1].value  # counted from 1, as the 1-D section counts
+    assert list(result.columns) == ["Col 1", "Col 2", "Col 3"]
+    assert list(result.index) == ["Row 1", "Row 2", "Row 3"]
     widget(conv_page.number_input, "Stride").set_value(2).run()
     np.testing.assert_array_equal(output(conv_page), [[9, 4], [8, 12]])
     widget(conv_page.radio, "Padding").set_value("SAME").run()
