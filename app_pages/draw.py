@@ -30,8 +30,10 @@ PROBABILITY_CHART = {
     },
 }
 EMPTY = "The canvas is empty: draw a digit from 0 to 9 (big, in the middle)."
+FULL, COMPACT = "Full precision (fp32)", "Compact, faster (INT8)"  # the model choice's labels
 MODEL_HELP = (
-    "fp32: the trained network as it is. INT8: the same network with 8-bit whole-number weights, "
+    "Full precision: the trained network as it is (32-bit numbers). Compact: the same network "
+    "with 8-bit whole-number weights, "
     "a quarter of the size and often faster; its test accuracy shows below."
 )
 NO_DIGIT_IN_PHOTO = "No digit found in the photo: crop it to one dark digit on light paper."
@@ -54,7 +56,7 @@ def load_remote(url: str) -> RemotePredictor:
 
 def model_choices() -> dict[str, str]:
     """Model label -> path, for the files that exist (INT8 appears once it is built)."""
-    candidates = {"fp32": serving_predictor.DEFAULT_MODEL, "INT8": serving_predictor.INT8_MODEL}
+    candidates = {FULL: serving_predictor.DEFAULT_MODEL, COMPACT: serving_predictor.INT8_MODEL}
     return {label: str(path) for label, path in candidates.items() if path.is_file()}
 
 
@@ -131,7 +133,7 @@ with st.sidebar:
     label = (
         st.radio("Model", list(choices), horizontal=True, help=MODEL_HELP)
         if len(choices) > 1
-        else "fp32"
+        else FULL
     )
     if len(choices) == 1:
         st.caption("Build the INT8 model (`python -m serving quantize`) to compare it here.")

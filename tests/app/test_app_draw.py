@@ -132,8 +132,9 @@ def test_model_choice_appears_when_both_models_exist(ui, monkeypatch, tmp_path):
 
     at = AppTest.from_file(str(ui.root / "app.py"), default_timeout=60).run()
     (radio,) = at.radio
-    assert radio.label == "Model" and radio.options == ["fp32", "INT8"] and radio.value == "fp32"
-    radio.set_value("INT8").run()
+    full, compact = "Full precision (fp32)", "Compact, faster (INT8)"
+    assert radio.label == "Model" and radio.options == [full, compact] and radio.value == full
+    radio.set_value(compact).run()
     assert not at.exception
     assert any(int8.name in c.value for c in at.caption)
     ui.draw(at, ui.vertical_stroke())
