@@ -10,7 +10,7 @@ from cnn.labs import init_plots
 from cnn.labs.block import ACTIVATIONS, INIT_TITLES, INITIALIZERS
 from cnn.labs.init import course_claims, epoch0, seed_profile
 from cnn.labs.init_train import does_it_train
-from cnn.labs.labels import claim_rows, training_rows
+from cnn.labs.labels import claim_rows, number_text, training_rows
 from cnn.labs.report import display_width, picture
 
 torch.set_num_threads(1)  # tiny nets: one thread beats a contended pool
@@ -18,15 +18,6 @@ SEEDS = 10
 ROWS = {"z": "Z-values", "activations": "Activations", "weights": "Weights",
         "gradients": "Weight gradients"}  # fmt: skip
 SATURATED = "Saturated units (share)"
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def times_ten(value: float) -> str:
-    """One format for numbers from 10⁻¹¹ to 10: three digits times a power of ten."""
-    if value == 0:
-        return "0"
-    mantissa, exponent = f"{value:.2e}".split("e")
-    return f"{mantissa} × 10{str(int(exponent)).translate(SUPERSCRIPT)}"
 
 
 def show(figure) -> None:
@@ -121,7 +112,9 @@ show(figure)
 st.caption(f"Loss (binary cross-entropy) before training: {loss:.4f}")
 st.write("Standard deviation per hidden layer (this seed):")
 stds = [r for r in table.index if r != SATURATED]
-styled = table.style.format(times_ten, subset=pd.IndexSlice[stds, :])
+styled = table.style.format(
+    lambda v: number_text(v, plain_from=float("inf")), subset=pd.IndexSlice[stds, :]
+)
 st.dataframe(
     styled.format("{:.1%}", subset=pd.IndexSlice[[SATURATED], :])
     if SATURATED in table.index
