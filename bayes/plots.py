@@ -141,7 +141,15 @@ def evidence_figure(
         )
         if ties:
             idx = [list(degrees).index(d) for d in ties]
-            ax.plot(ties, elpd[idx], "o", mfc="none", mec="k", ms=11, label="within 1 SE of best")
+            ax.plot(
+                ties,
+                elpd[idx],
+                "o",
+                mfc="none",
+                mec="k",
+                ms=11,
+                label="within one standard error of best",
+            )
         ax.set(
             xlabel="degree",
             ylabel="expected log predictive density\n(LOO), relative to best",
