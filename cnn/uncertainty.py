@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
+from cnn.files import atomic_write
 from cnn.nondigits import DrawnSet, drawn_digits, nondigit_sets
 
 ECE_BINS = 15
@@ -106,16 +107,54 @@ class Sets:
 
 
 def build_sets(config: UncertaintyConfig) -> Sets:
-    """The drawings are cached (they depend only on the seed and sizes, not on any model)."""
-    import pickle
+    """The drawings are cached (they depend only on the seed and sizes, not on any model).
 
-    path = Path(config.cache) / f"sets-{config.seed}-{config.drawn}-{config.nondigits}.pkl"
+    The cache is a plain ``.npz`` read with ``allow_pickle=False``: a cache file is data, never
+    code (a pickle would run whatever a swapped file holds).
+    """
+    path = Path(config.cache) / f"sets-{config.seed}-{config.drawn}-{config.nondigits}.npz"
     if path.is_file():
-        return pickle.loads(path.read_bytes())
+        try:
+            return _sets_from_arrays(path)
+        except (OSError, ValueError, KeyError):
+            pass  # torn or foreign: draw again and replace it
     sets = _draw_sets(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(sets))
+    atomic_write(path, lambda f: np.savez(f, **_sets_to_arrays(sets)))
     return sets
+
+
+def _sets_to_arrays(sets: Sets) -> dict[str, np.ndarray]:
+    arrays = {
+        "test": sets.test,
+        "test_labels": sets.test_labels,
+        "val": sets.val,
+        "val_labels": sets.val_labels,
+    }
+    drawn = {"drawn_val": sets.drawn_val, "drawn_test": sets.drawn_test}
+    drawn.update({f"nd_{name}": d for name, d in sets.nondigits.items()})
+    for key, d in drawn.items():
+        arrays[f"{key}.pixels"], arrays[f"{key}.labels"] = d.pixels, d.labels
+        arrays[f"{key}.rejected"] = np.asarray(d.rejected)
+    return arrays
+
+
+def _sets_from_arrays(path: Path) -> Sets:
+    with np.load(path, allow_pickle=False) as z:
+
+        def drawn(key: str) -> DrawnSet:
+            return DrawnSet(z[f"{key}.pixels"], z[f"{key}.labels"], int(z[f"{key}.rejected"]))
+
+        names = [k[3:-7] for k in z.files if k.startswith("nd_") and k.endswith(".pixels")]
+        return Sets(
+            z["test"],
+            z["test_labels"],
+            z["val"],
+            z["val_labels"],
+            drawn("drawn_val"),
+            drawn("drawn_test"),
+            {name: drawn(f"nd_{name}") for name in names},
+        )
 
 
 def _draw_sets(config: UncertaintyConfig) -> Sets:

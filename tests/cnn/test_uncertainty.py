@@ -48,3 +48,29 @@ def test_drawn_digits_keep_their_labels(mnist_test):
     drawn = drawn_digits(mnist_test.images, mnist_test.labels, count=30, seed=1)
     assert drawn.rejected == 0 and len(drawn.labels) == 30
     assert set(drawn.labels) <= set(range(10))
+
+
+def test_the_drawing_cache_is_data_not_code(tmp_path, monkeypatch):
+    """build_sets caches an .npz read without pickle; a second call returns equal sets."""
+    from cnn import uncertainty
+    from cnn.nondigits import DrawnSet
+
+    def drawn(n: int, label: int) -> DrawnSet:
+        return DrawnSet(np.full((n, 28, 28), 0.5, np.float32), np.full(n, label), n % 3)
+
+    sets = uncertainty.Sets(
+        np.zeros((4, 28, 28), np.float32), np.arange(4), np.ones((2, 28, 28), np.float32),
+        np.arange(2), drawn(3, 1), drawn(5, 2), {"letters": drawn(2, -1), "noise": drawn(1, -1)},
+    )  # fmt: skip
+    calls = []
+    monkeypatch.setattr(uncertainty, "_draw_sets", lambda config: calls.append(1) or sets)
+    config = uncertainty.UncertaintyConfig(cache=tmp_path)
+    first, second = uncertainty.build_sets(config), uncertainty.build_sets(config)
+    assert calls == [1]  # the second came from the cache
+    (cached,) = tmp_path.glob("sets-*.npz")
+    np.load(cached, allow_pickle=False).close()  # plain arrays: loads with pickling refused
+    assert list(second.nondigits) == ["letters", "noise"]
+    for a, b in zip(first.named().values(), second.named().values(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert second.drawn_test.rejected == sets.drawn_test.rejected == 2
+    assert second.nondigits["letters"].labels.tolist() == [-1, -1]
