@@ -97,10 +97,7 @@ def prepare_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
             "it, or choose another --out."
         )
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        _probe_writable(out)
     except OSError as exc:
         raise RunFolderError(
             f"cannot write to the output folder {out} ({exc.strerror or exc}); "
@@ -117,15 +114,20 @@ def check_output_file(path: Path | str) -> Path:
     if path.is_dir():
         raise RunFolderError(f"{path} is a folder; give a file name, e.g. {path / 'model.onnx'}.")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.parent / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        _probe_writable(path.parent)
     except OSError as exc:
         raise RunFolderError(
             f"cannot write {path} ({exc.strerror or exc}); choose a writable --out."
         ) from exc
     return path
+
+
+def _probe_writable(folder: Path) -> None:
+    """Make the folder if needed and write (then remove) an empty file in it; OSError if not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 class RunLock:

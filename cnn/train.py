@@ -9,6 +9,7 @@ the checkpoint of epoch k continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -202,18 +203,10 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
         if world.is_main:
             prepare_run_folder(out, config.resume, config.overwrite)
         distributed.barrier(world)
-        with RunLock(out) if world.is_main else _nothing():
+        with RunLock(out) if world.is_main else contextlib.nullcontext():
             return _train(config, world, out, progress and world.is_main)
     finally:
         distributed.stop(world)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, Any]:
