@@ -1,4 +1,5 @@
-"""The two figures of ``python -m cnn uncertainty``: reliability diagram, confidence histogram."""
+"""The figures of ``python -m cnn uncertainty``: reliability diagram, confidence histogram, and
+the trade-off between calibration on digits and confidence on non-digits."""
 
 from __future__ import annotations
 
@@ -54,6 +55,42 @@ def confidence_histogram(methods, sets, out: Path) -> str:
     ax.axvline(1.0, color="k", ls="--", lw=1, label="abstain line")
     ax.set(title="served uncertainty (clipped at right)", xlabel="uncertainty")
     ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def tradeoff_plot(sweep: list[dict], rows: dict[str, dict], out: Path) -> str:
+    """Test NLL against the share of non-digits given >= 99%: every method a point, the served
+    predictive's two knobs (temperature, prior precision) curves, the issue's target (both at
+    once) a shaded corner."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    curves = (("T", "temperature T", "T={:.2f}"), ("prior", "prior precision (T = 1)", "{:.0f}"))
+    for knob, label, fmt in curves:
+        part = [r for r in sweep if r["knob"] == knob]
+        x = [100 * r["nondigit_conf99"] for r in part]
+        y = [r["test_nll"] for r in part]
+        ax.plot(x, y, "-o", ms=4, label=f"served predictive, {label} swept")
+        for r, xi, yi in zip(part, x, y, strict=True):
+            ax.annotate(
+                fmt.format(r["value"]),
+                (xi, yi),
+                fontsize=7,
+                xytext=(4, 2),
+                textcoords="offset points",
+            )
+    for name, r in rows.items():
+        ax.plot(100 * r["nondigit_conf99"], r["nll"], "s", ms=6, label=name)
+    map_nll = rows["MAP (softmax)"]["nll"]
+    ax.fill_between(
+        [0, 5], 0, map_nll, color="tab:green", alpha=0.2, label="target: ≤ 5% and NLL ≤ MAP's"
+    )
+    ax.set(
+        xlabel="non-digits given ≥ 99% confidence (%)",
+        ylabel="MNIST test NLL",
+        title="Calibrated on digits vs confident on non-digits",
+        xlim=(0, None),
+        ylim=(0, None),
+    )
+    ax.legend(fontsize=7, loc="upper right")
     return _save(fig, out)
 
 

@@ -74,3 +74,45 @@ def test_the_drawing_cache_is_data_not_code(tmp_path, monkeypatch):
         np.testing.assert_array_equal(a, b)
     assert second.drawn_test.rejected == sets.drawn_test.rejected == 2
     assert second.nondigits["letters"].labels.tolist() == [-1, -1]
+
+
+def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
+    """The sweep's rows are the served probit at each setting: checked against a direct
+    computation (and, for the prior knob, against the variance refitted at that precision);
+    a larger T or a smaller prior precision never gives more non-digits >= 99%."""
+    from cnn.posterior import probit_probabilities
+    from cnn.uncertainty import predictive_sweep
+
+    w, b = rng.normal(0, 1, (10, 16)), rng.normal(0, 0.1, 10)
+    feats = {k: np.abs(rng.normal(0, 2, (200, 16))) for k in ("val", "test", "nd_a", "nd_b")}
+    labels = {k: (feats[k] @ w.T + b).argmax(1) for k in ("val", "test")}
+    labels["test"][:10] = (labels["test"][:10] + 1) % 10  # a few wrong, so NLL is not ~0
+    ggn_w, ggn_b = np.abs(rng.normal(0, 50, (16, 10))), np.full(10, 30.0)
+    prior = 4.0
+    fit = {
+        "weight_var": 1 / (ggn_w + prior),
+        "bias_var": 1 / (ggn_b + prior),
+        "prior_precision": prior,
+        "head": (w, b),
+        "temperature": 0.7,
+    }
+    sweep = predictive_sweep(
+        fit, feats, labels, temperatures=(0.5, 1.0, 2.0), prior_factors=(0.5, 1.0, 4.0)
+    )
+    by_t = [r for r in sweep if r["knob"] == "T"]
+    assert [r["value"] for r in by_t] == [0.5, 0.7, 1.0, 2.0]
+    assert [r["fitted"] for r in by_t] == [False, True, False, False]
+    conf99 = [r["nondigit_conf99"] for r in by_t]
+    assert conf99 == sorted(conf99, reverse=True) and conf99[0] > conf99[-1]
+    x = feats["test"]
+    direct = probit_probabilities(x @ w.T + b, x**2 @ fit["weight_var"] + fit["bias_var"], 0.7)
+    assert by_t[1]["test_nll"] == pytest.approx(nll(direct, labels["test"]), rel=1e-12)
+    assert by_t[1]["test_ece"] == pytest.approx(ece(direct, labels["test"]), rel=1e-12)
+
+    by_prior = [r for r in sweep if r["knob"] == "prior"]
+    assert [r["value"] for r in by_prior] == [2.0, 4.0, 16.0]
+    # At 4x the prior precision the variance is 1 / (GGN + 16), the Laplace refitted there.
+    refit = probit_probabilities(x @ w.T + b, x**2 @ (1 / (ggn_w + 16)) + 1 / (ggn_b + 16))
+    assert by_prior[2]["test_nll"] == pytest.approx(nll(refit, labels["test"]), rel=1e-9)
+    conf99 = [r["nondigit_conf99"] for r in by_prior]
+    assert conf99 == sorted(conf99)
