@@ -134,7 +134,8 @@ def _uncertainty(args: argparse.Namespace) -> int:
         cache=args.cache,
     )
     result = run_uncertainty(config)
-    print(result["table"] + "\n\n" + result["per_set"] + "\n\n" + result["sweep_table"])
+    parts = ("table", "significance", "per_set", "sweep_table")
+    print("\n\n".join(result[k] for k in parts))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({k: v for k, v in result.items()}, indent=2))

@@ -72,6 +72,27 @@ def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> 
     return float((np.abs(acc - conf)[used] * count[used]).sum() / count.sum())
 
 
+def paired_bootstrap(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    a: np.ndarray,
+    b: np.ndarray,
+    labels: np.ndarray,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """metric(a) - metric(b) on the same images, and its 95% bootstrap interval.
+
+    Why: at 99.6% accuracy a 15-bin ECE rests on ~40 wrong images, so "no worse than the MAP"
+    needs to know how far the test set alone moves the difference."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(labels), len(labels))
+        diffs.append(metric(a[i], labels[i]) - metric(b[i], labels[i]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return metric(a, labels) - metric(b, labels), float(low), float(high)
+
+
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """P(score of a digit > score of a non-digit), ties counted half (Mann-Whitney)."""
     from scipy.stats import rankdata
@@ -519,12 +540,23 @@ def run_uncertainty(
     fit["head"] = tuple(p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
     labels = {"val": sets.val_labels, "test": sets.test_labels}
     sweep = predictive_sweep(fit, feats, labels)
+    served, map_probs = methods[-1].outputs["test"][0], methods[0].outputs["test"][0]
+    significance = {
+        name: paired_bootstrap(metric, served, map_probs, sets.test_labels)
+        for name, metric in (("nll", nll), ("ece", ece))
+    }
     result = {
         "rows": rows,
         "table": format_table(rows, methods),
         "per_set": format_per_set(rows, methods, sets),
         "sweep": sweep,
         "sweep_table": format_sweep(sweep, rows),
+        "served_minus_map": significance,
+        "significance": "Served minus MAP on MNIST test (paired bootstrap, 1,000 resamples): "
+        + "; ".join(
+            f"{name.upper()} {d:+.4f} (95% interval {lo:+.4f} to {hi:+.4f})"
+            for name, (d, lo, hi) in significance.items()
+        ),
         "sizes": {
             "test": len(sets.test_labels),
             "drawn_val": len(sets.drawn_val.labels),

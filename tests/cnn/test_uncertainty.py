@@ -116,3 +116,18 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
     assert by_prior[2]["test_nll"] == pytest.approx(nll(refit, labels["test"]), rel=1e-9)
     conf99 = [r["nondigit_conf99"] for r in by_prior]
     assert conf99 == sorted(conf99)
+
+
+def test_paired_bootstrap_interval(rng):
+    """Same predictions: difference 0 and a zero-width interval; a model that is right where the
+    other is unsure: the whole interval lies below 0."""
+    from cnn.uncertainty import paired_bootstrap
+
+    labels = rng.integers(0, 10, 500)
+    sharp = np.full((500, 10), 0.01)
+    sharp[np.arange(500), labels] = 0.91
+    unsure = np.full((500, 10), 0.1)
+    assert paired_bootstrap(nll, sharp, sharp, labels, resamples=50) == (0.0, 0.0, 0.0)
+    diff, low, high = paired_bootstrap(nll, sharp, unsure, labels, resamples=200)
+    assert diff == pytest.approx(np.log(0.1) - np.log(0.91))
+    assert low <= diff <= high < 0
