@@ -172,7 +172,6 @@ def run(
     import ray
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ray.init(
         address=address,
         include_dashboard=False,
@@ -180,6 +179,11 @@ def run(
         log_to_driver=False,
         configure_logging=True,
     )
+    # After ray.init (Ray installs its own SIGTERM handler), and for SIGINT too: a server started
+    # in the background by a shell inherits SIGINT as *ignored*, and then Python never raises
+    # KeyboardInterrupt. Explicit handlers stop it either way, as uvicorn's do for the embedded one.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(application, name=APP_NAME, route_prefix="/")

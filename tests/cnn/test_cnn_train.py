@@ -61,11 +61,13 @@ def _checkpoint_epoch(path: Path) -> int:
 
 
 # `python -m cnn train` with a real SIGINT sent to itself the moment epoch 1's checkpoint is on
-# disk: Ctrl-C as epoch 2 begins, every time. (Sent from outside after polling for the file, it
-# raced the run: on a busy CI box the short run once finished all 3 epochs first.)
+# disk: Ctrl-C as epoch 2 begins, every time (polling for the file from outside could race a
+# short run). SIGINT's default handler first, as in a terminal: a test run started in the
+# background by a shell inherits SIGINT as ignored, and then nothing would interrupt.
 CTRL_C_AFTER_EPOCH_1 = """
 import os, runpy, signal, sys
 import cnn.train
+signal.signal(signal.SIGINT, signal.default_int_handler)
 save = cnn.train.save_checkpoint
 def save_then_ctrl_c(path, state):
     save(path, state)
