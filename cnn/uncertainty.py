@@ -350,12 +350,13 @@ def served_method(path: Path, pixels: dict[str, np.ndarray]) -> MethodResult:
     )
 
 
-SWEEP_TEMPERATURES = (0.5, 0.6, 0.684, 0.75, 0.8, 0.85, 0.9, 1.0, 1.2, 1.5)
+SWEEP_TEMPERATURES = (0.5, 0.6, 0.75, 0.8, 0.85, 0.9, 1.0, 1.2, 1.5)  # + the fitted T
 SWEEP_PRIOR_FACTORS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)  # x the marglik prior precision
 
 
 def predictive_sweep(
     fit: dict,
+    head: tuple[np.ndarray, np.ndarray],
     feats: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
     temperatures: tuple[float, ...] = SWEEP_TEMPERATURES,
@@ -368,12 +369,13 @@ def predictive_sweep(
     non-digits), and this shows whether any setting meets both. Knob "T": the probit
     temperature at the marglik prior precision (the fitted T is added to the grid). Knob
     "prior": the prior precision at T = 1; a diagonal Laplace's variance at another prior
-    precision p' is exact: 1 / (1/var - p + p'). ``feats`` holds "val", "test", ``nd_*``."""
+    precision p' is exact: 1 / (1/var - p + p'). ``head``: the last layer's (weight, bias);
+    ``feats`` holds "val", "test", ``nd_*``."""
     from cnn.posterior import probit_probabilities
 
     prior = fit["prior_precision"]
     ggn_w, ggn_b = 1 / fit["weight_var"] - prior, 1 / fit["bias_var"] - prior
-    model_w, model_b = fit["head"]
+    model_w, model_b = head
     x = {
         k: np.asarray(f, np.float64)
         for k, f in feats.items()
@@ -537,9 +539,9 @@ def run_uncertainty(
         methods.append(ensemble_method(config.ensemble, pixels))
     methods.append(served_method(config.bayes, pixels))
     rows = {m.name: evaluate(m, sets, config.abstain_rate) for m in methods}
-    fit["head"] = tuple(p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
+    head = tuple(p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
     labels = {"val": sets.val_labels, "test": sets.test_labels}
-    sweep = predictive_sweep(fit, feats, labels)
+    sweep = predictive_sweep(fit, head, feats, labels)
     served, map_probs = methods[-1].outputs["test"][0], methods[0].outputs["test"][0]
     significance = {
         name: paired_bootstrap(metric, served, map_probs, sets.test_labels)

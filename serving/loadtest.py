@@ -101,7 +101,7 @@ async def _run_levels(config: LoadConfig, progress: Callable[[str], None] | None
     # aiohttp, not httpx, as the load generator: on 2 shared cores the client's own CPU shows
     # up in the server's tail (8 clients, same server: p99 71-74 ms with httpx.AsyncClient,
     # 42-45 ms with aiohttp, which spends about a third less CPU per request).
-    connector = aiohttp.TCPConnector(limit=max(config.concurrency), force_close=False)
+    connector = aiohttp.TCPConnector(limit=max(config.concurrency))
     timeout = aiohttp.ClientTimeout(total=config.timeout_s)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         before = await _server_info(client, base)

@@ -191,8 +191,6 @@ def run(
             on_ready()
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         if address is None:
             serve.shutdown()  # our own local Ray: stop everything

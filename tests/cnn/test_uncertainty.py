@@ -93,11 +93,10 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
         "weight_var": 1 / (ggn_w + prior),
         "bias_var": 1 / (ggn_b + prior),
         "prior_precision": prior,
-        "head": (w, b),
         "temperature": 0.7,
     }
     sweep = predictive_sweep(
-        fit, feats, labels, temperatures=(0.5, 1.0, 2.0), prior_factors=(0.5, 1.0, 4.0)
+        fit, (w, b), feats, labels, temperatures=(0.5, 1.0, 2.0), prior_factors=(0.5, 1.0, 4.0)
     )
     by_t = [r for r in sweep if r["knob"] == "T"]
     assert [r["value"] for r in by_t] == [0.5, 0.7, 1.0, 2.0]
