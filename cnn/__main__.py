@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cnn.labs.cli import add_lab_parsers
 
     add_lab_parsers(sub)
-    from cnn.posterior_cli import add_posterior_parsers
+    from cnn.reader.cli import add_posterior_parsers
 
     add_posterior_parsers(sub)
     return parser

@@ -26,7 +26,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from cnn.files import atomic_write
-from cnn.posterior_graph import head_nodes
+from serving.graph_head import head_nodes
 from serving.session import (
     DEFAULT_MODEL,
     INT8_MODEL,
@@ -143,7 +143,7 @@ def quantize_model(
             per_channel=config.per_channel,
             reduce_range=config.reduce_range,
             calibrate_method=METHODS[config.method],
-            # A Bayesian graph's posterior head stays fp32 (cnn/posterior_graph.py says why).
+            # A Bayesian graph's posterior head stays fp32 (serving/graph_head.py says why).
             nodes_to_exclude=head_nodes(onnx.load(str(prepared))),
         )
         model = onnx.load(str(quantized))

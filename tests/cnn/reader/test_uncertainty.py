@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn.nondigits import NONDIGIT_SETS, drawn_digits, nondigit_sets
-from cnn.uncertainty import auroc, brier, ece, nll
+from cnn.reader.nondigits import NONDIGIT_SETS, drawn_digits, nondigit_sets
+from cnn.reader.uncertainty import auroc, brier, ece, nll
 
 
 def test_auroc_matches_scikit_learn(rng):
@@ -52,8 +52,8 @@ def test_drawn_digits_keep_their_labels(mnist_test):
 
 def test_the_drawing_cache_is_data_not_code(tmp_path, monkeypatch):
     """build_sets caches an .npz read without pickle; a second call returns equal sets."""
-    from cnn import uncertainty
-    from cnn.nondigits import DrawnSet
+    from cnn.reader import uncertainty
+    from cnn.reader.nondigits import DrawnSet
 
     def drawn(n: int, label: int) -> DrawnSet:
         return DrawnSet(np.full((n, 28, 28), 0.5, np.float32), np.full(n, label), n % 3)
@@ -80,8 +80,8 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
     """The sweep's rows are the served probit at each setting: checked against a direct
     computation (and, for the prior knob, against the variance refitted at that precision);
     a larger T or a smaller prior precision never gives more non-digits >= 99%."""
-    from cnn.posterior import probit_probabilities
-    from cnn.uncertainty import predictive_sweep
+    from cnn.reader.posterior import probit_probabilities
+    from cnn.reader.uncertainty import predictive_sweep
 
     w, b = rng.normal(0, 1, (10, 16)), rng.normal(0, 0.1, 10)
     feats = {k: np.abs(rng.normal(0, 2, (200, 16))) for k in ("val", "test", "nd_a", "nd_b")}
@@ -120,7 +120,7 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
 def test_paired_bootstrap_interval(rng):
     """Same predictions: difference 0 and a zero-width interval; a model that is right where the
     other is unsure: the whole interval lies below 0."""
-    from cnn.uncertainty import paired_bootstrap
+    from cnn.reader.uncertainty import paired_bootstrap
 
     labels = rng.integers(0, 10, 500)
     sharp = np.full((500, 10), 0.01)

@@ -26,7 +26,7 @@ def problem(mnist_train):
     """A dozen fixed features: the CNN's 1,024 features of 4s and 9s, projected on their top
     principal directions and standardized (so one prior scale suits every weight)."""
     from cnn.export import model_from_onnx
-    from cnn.posterior import feature_batches
+    from cnn.reader.posterior import feature_batches
     from serving.session import ROOT
 
     torch.set_num_threads(1)

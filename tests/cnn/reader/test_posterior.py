@@ -20,7 +20,8 @@ import torch
 pytest.importorskip("laplace", reason="pip install --no-deps -r .ci/posterior-requirements.txt")
 
 from cnn.export import model_from_onnx  # noqa: E402
-from cnn.posterior import (  # noqa: E402
+from cnn.reader.pipeline import feature_loader, onnx_bytes  # noqa: E402
+from cnn.reader.posterior import (  # noqa: E402
     OUTPUT_NAMES,
     BayesianDigitCNN,
     ClassGaussians,
@@ -29,9 +30,8 @@ from cnn.posterior import (  # noqa: E402
     fit_last_layer_laplace,
     head_model,
 )
-from cnn.posterior_graph import head_nodes  # noqa: E402
-from cnn.posterior_pipeline import feature_loader, onnx_bytes  # noqa: E402
 from cnn.splits import train_validation_indices  # noqa: E402
+from serving.graph_head import head_nodes  # noqa: E402
 from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL  # noqa: E402
 
 FIT_IMAGES, CHECK_IMAGES = 2000, 1000
@@ -172,7 +172,7 @@ def test_shipped_graph_keeps_accuracy_and_rarely_abstains_on_mnist(shipped, mnis
 
 
 def test_shipped_graph_abstains_on_scribbles(shipped):
-    from cnn.nondigits import scribble, to_pixels
+    from cnn.reader.nondigits import scribble, to_pixels
 
     rng = np.random.default_rng(7)
     drawn = to_pixels([scribble(rng) for _ in range(60)], [-1] * 60)
@@ -201,7 +201,7 @@ def test_posterior_cli_reports_a_missing_model_in_one_line(tmp_path, capsys):
 
 
 def test_predictor_and_json_record_carry_abstain_and_uncertainty(mnist_test):
-    from cnn.nondigits import scribble, to_pixels
+    from cnn.reader.nondigits import scribble, to_pixels
     from serving.predictor import Predictor, predict_pixels
     from serving.records import prediction_record
 

@@ -24,7 +24,7 @@ import torch
 
 from cnn.data import load_mnist
 from cnn.files import atomic_write
-from cnn.posterior import (
+from cnn.reader.posterior import (
     OUTPUT_NAMES,
     BayesianDigitCNN,
     ClassGaussians,
@@ -121,7 +121,7 @@ def density_dims(feats: np.ndarray, share: float) -> int:
 
 def drawn_validation_features(model, count: int, seed: int) -> np.ndarray:
     """Features of validation digits drawn like the canvas (through the real preprocessing)."""
-    from cnn.nondigits import drawn_digits
+    from cnn.reader.nondigits import drawn_digits
 
     train = load_mnist("train")
     _, val_idx = train_validation_indices()

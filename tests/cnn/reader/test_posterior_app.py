@@ -11,10 +11,10 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from cnn.nondigits import scribble
+from cnn.reader.nondigits import scribble
 from serving.predictor import Predictor, predict_image
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
+APP = Path(__file__).resolve().parents[3] / "app.py"
 
 
 def canvas_value(gray: np.ndarray) -> dict:

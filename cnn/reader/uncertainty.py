@@ -1,7 +1,7 @@
 """``python -m cnn uncertainty``: every uncertainty method on the same data, in one table.
 
 MNIST test (10,000 plain digits): accuracy, NLL, ECE (15 bins), Brier. Drawn-like test digits vs
-the project's own non-digit drawings (cnn.nondigits, all through the app's preprocessing):
+the project's own non-digit drawings (cnn.reader.nondigits, all through the app's preprocessing):
 AUROC of each method's confidence score, the share of non-digits given >= 99% / >= 90%
 confidence, and what an abstain threshold does. Every method gets its threshold the same way:
 the quantile of its score on drawn-like *validation* digits that abstains on ``abstain_rate`` of
@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import softmax
 
 from cnn.files import atomic_write
-from cnn.nondigits import DrawnSet, drawn_digits, nondigit_sets
+from cnn.reader.nondigits import DrawnSet, drawn_digits, nondigit_sets
 
 ECE_BINS = 15
 
@@ -217,7 +217,7 @@ def _with_max(probs: dict[str, np.ndarray]) -> Outputs:
 
 def feature_methods(model, fit: dict, feats: dict[str, np.ndarray], config) -> list[MethodResult]:
     """MAP, temperature scaling, MC dropout, both Laplaces and DDU, from cached features."""
-    from cnn.posterior import ClassGaussians, fit_temperature
+    from cnn.reader.posterior import ClassGaussians, fit_temperature
 
     w, b = (p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
     logits = {k: f.astype(np.float64) @ w.T + b for k, f in feats.items()}
@@ -371,7 +371,7 @@ def predictive_sweep(
     "prior": the prior precision at T = 1; a diagonal Laplace's variance at another prior
     precision p' is exact: 1 / (1/var - p + p'). ``head``: the last layer's (weight, bias);
     ``feats`` holds "val", "test", ``nd_*``."""
-    from cnn.posterior import probit_probabilities
+    from cnn.reader.posterior import probit_probabilities
 
     prior = fit["prior_precision"]
     ggn_w, ggn_b = 1 / fit["weight_var"] - prior, 1 / fit["bias_var"] - prior
@@ -513,8 +513,8 @@ def run_uncertainty(
     config: UncertaintyConfig = UncertaintyConfig(), progress: Callable[[str], None] = print
 ) -> dict:
     from cnn.export import model_from_onnx
-    from cnn.posterior import feature_batches, fit_last_layer_laplace, head_model
-    from cnn.posterior_pipeline import PosteriorConfig, feature_loader, fit_posterior
+    from cnn.reader.pipeline import PosteriorConfig, feature_loader, fit_posterior
+    from cnn.reader.posterior import feature_batches, fit_last_layer_laplace, head_model
 
     for path in (config.model, config.bayes, *config.ensemble):
         if not Path(path).is_file():
@@ -567,7 +567,11 @@ def run_uncertainty(
         },
     }
     if config.figures is not None:
-        from cnn.uncertainty_plots import confidence_histogram, reliability_diagram, tradeoff_plot
+        from cnn.reader.uncertainty_plots import (
+            confidence_histogram,
+            reliability_diagram,
+            tradeoff_plot,
+        )
 
         chosen = [m for m in methods if not m.name.startswith("feature density")]
         result["figures"] = [

@@ -20,8 +20,8 @@ def _rate(text: str) -> float:
 
 def add_posterior_parsers(sub: argparse._SubParsersAction) -> None:
     """Register both subcommands on ``python -m cnn``'s subparsers."""
-    from cnn.posterior_pipeline import PosteriorConfig
-    from cnn.uncertainty import UncertaintyConfig
+    from cnn.reader.pipeline import PosteriorConfig
+    from cnn.reader.uncertainty import UncertaintyConfig
 
     d = PosteriorConfig()
     p = sub.add_parser(
@@ -99,7 +99,7 @@ def run_posterior_command(args: argparse.Namespace) -> int:
 
 
 def _posterior(args: argparse.Namespace) -> int:
-    from cnn.posterior_pipeline import PosteriorConfig, run_posterior
+    from cnn.reader.pipeline import PosteriorConfig, run_posterior
 
     config = PosteriorConfig(
         model=args.model,
@@ -121,7 +121,7 @@ def _posterior(args: argparse.Namespace) -> int:
 
 
 def _uncertainty(args: argparse.Namespace) -> int:
-    from cnn.uncertainty import UncertaintyConfig, run_uncertainty
+    from cnn.reader.uncertainty import UncertaintyConfig, run_uncertainty
 
     config = UncertaintyConfig(
         model=args.model,
