@@ -91,6 +91,11 @@ def prepare_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite contradict each other; pass one of them.")
     held = run_in(out) if out.is_dir() else None
+    if resume and not (out / CHECKPOINT).is_file():
+        raise RunFolderError(
+            f"--resume: {out} holds no {CHECKPOINT} to continue (is --out spelled right?); "
+            "drop --resume to start a new run there."
+        )
     if held and not (resume or overwrite):
         raise RunFolderError(
             f"{out} already holds {held}; pass --resume to continue it, --overwrite to replace "
@@ -104,8 +109,23 @@ def prepare_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
             "choose a writable --out."
         ) from exc
     if overwrite and held:
+        check_unlocked(out)  # before deleting: the files may be a running training's
         for name in (CHECKPOINT, METRICS):
             (out / name).unlink(missing_ok=True)
+
+
+def check_unlocked(out: Path) -> None:
+    """RunFolderError when a live training run holds ``out``'s lock (a stale lock is ignored)."""
+    pid = _lock_pid(out / LOCK)
+    if pid is not None and pid != os.getpid() and _alive(pid):
+        raise RunFolderError(_in_use(out, pid))
+
+
+def _in_use(out: Path, pid: int) -> str:
+    return (
+        f"{out} is in use by another training run (PID {pid}); wait for it to finish or use "
+        "another --out."
+    )
 
 
 def check_output_file(path: Path | str) -> Path:
@@ -148,10 +168,7 @@ class RunLock:
             except FileExistsError:
                 pid = _lock_pid(self.path)
                 if pid is not None and _alive(pid):
-                    raise RunFolderError(
-                        f"{self.path.parent} is in use by another training run (PID {pid}); "
-                        "wait for it to finish or use another --out."
-                    ) from None
+                    raise RunFolderError(_in_use(self.path.parent, pid)) from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as f:

@@ -20,7 +20,7 @@ import torch
 
 from cnn.checkpoint import check_output_file
 from cnn.data import MNIST_MEAN, MNIST_STD, load_mnist
-from cnn.files import atomic_write
+from cnn.files import atomic_write, refuse_input_as_output
 from cnn.model import ARCHITECTURE
 from cnn.train import load_checkpoint_model
 
@@ -57,6 +57,7 @@ def export_onnx(
     """Write the ONNX file with metadata; raise if the checker or the parity check fails."""
     import onnxruntime as ort
 
+    refuse_input_as_output(out, {"--checkpoint": checkpoint})
     check_output_file(out)
     model, state = load_checkpoint_model(checkpoint)
     proto = onnx.load_from_string(_onnx_program_bytes(model))
@@ -103,19 +104,53 @@ def export_onnx(
     return {"max_abs_diff": max_diff, "check_images": len(x), "metadata": metadata}
 
 
+def read_onnx(path: str | Path) -> onnx.ModelProto:
+    """The ONNX file, weights inside it; ValueError with one line naming it when it is not one.
+
+    External data is never followed: an exported model keeps its weights inside the file, and a
+    crafted one could point them anywhere (``../../etc/passwd``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(
+            f"model file {path} does not exist; export one with `python -m cnn export`"
+        )
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf/onnx raise many kinds for a broken file
+        text = " ".join(str(exc).split())[:200]
+        raise ValueError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {text}); re-export it "
+            "with `python -m cnn export` or pass another --model"
+        ) from exc
+    if any(uses_external_data(t) for t in proto.graph.initializer):
+        raise ValueError(
+            f"{path} keeps its weights in other files (ONNX external data), which is refused; "
+            "re-export it with `python -m cnn export` (one self-contained file)"
+        )
+    return proto
+
+
+def uses_external_data(tensor: onnx.TensorProto) -> bool:
+    return tensor.data_location == onnx.TensorProto.EXTERNAL
+
+
 def model_from_onnx(path: str | Path) -> torch.nn.Module:
     """Rebuild the PyTorch model from an exported file's weights (e.g. to draw feature maps)."""
     from cnn.model import DigitCNN
 
     model = DigitCNN()
-    weights = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    weights = {i.name: i for i in read_onnx(path).graph.initializer}
     expected = model.state_dict()
     missing = [name for name in expected if name not in weights]
     if missing:
         raise ValueError(f"{path} is not an export of DigitCNN (no {', '.join(missing)}).")
-    state = {
-        name: torch.from_numpy(onnx.numpy_helper.to_array(weights[name]).copy())
-        for name in expected
-    }
-    model.load_state_dict(state)
+    try:
+        state = {
+            name: torch.from_numpy(onnx.numpy_helper.to_array(weights[name]).copy())
+            for name in expected
+        }
+        model.load_state_dict(state)
+    except (ValueError, RuntimeError, TypeError) as exc:  # wrong shapes, types or sizes
+        text = " ".join(str(exc).split())[:200]
+        raise ValueError(f"{path} is not an export of DigitCNN ({text}).") from exc
     return model.eval()

@@ -50,3 +50,32 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+class OutputIsInputError(ValueError):
+    """An output path names one of the command's input files: writing would destroy it."""
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when two paths name one file, however spelled: the same path, ``../`` detours, a
+    symlink or a hard link (same device and inode). A path that does not exist yet is compared
+    by its resolved spelling (a dangling symlink resolves to where it would write)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_input_as_output(out: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """OutputIsInputError when ``out`` is one of ``inputs`` (flag -> path), before any work.
+
+    Why one helper: every command that writes a file (export, posterior, quantize,
+    export-triton) must refuse to overwrite what it reads, and they must agree on what "the same
+    file" means.
+    """
+    for flag, path in inputs.items():
+        if path is not None and same_file(path, out):
+            raise OutputIsInputError(
+                f"the output {out} is the {flag} file {path}: writing it would destroy the input "
+                "it reads; pass another output path"
+            )

@@ -25,7 +25,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from cnn.files import atomic_write
+from cnn.files import atomic_write, same_file
 from serving.graph_head import head_nodes
 from serving.session import (
     DEFAULT_MODEL,
@@ -183,7 +183,7 @@ def check_request(config: QuantizeConfig) -> None:
             f"{model} is already quantized (it holds quantization operators): quantize the fp32 "
             f"model instead (--model {DEFAULT_MODEL}); nothing was written"
         )
-    if _same_file(model, out):
+    if same_file(model, out):
         raise ValueError(
             f"--out {out} is the --model file: quantizing would overwrite the model it reads. "
             "Pass another --out (the INT8 model is a separate file)"
@@ -207,12 +207,6 @@ def is_quantized(path: str | Path) -> bool:
         return False
     ops = {node.op_type for node in model.graph.node}
     return bool(ops & QUANTIZED_OPS) or any(p.key == "quantization" for p in model.metadata_props)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
 
 
 def _check_loss(fp32: float, int8: float, config: QuantizeConfig) -> None:

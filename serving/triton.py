@@ -14,6 +14,7 @@ from pathlib import Path
 
 import onnx
 
+from cnn.files import refuse_input_as_output
 from serving.session import DEFAULT_MODEL, ROOT, ModelError, open_session
 
 # ONNX TensorProto element types -> Triton data types (the ones a digit model can have).
@@ -111,11 +112,22 @@ def _join(values: tuple[int, ...] | list[int]) -> str:
 
 def export_triton(config: TritonConfig) -> Path:
     """Write the repository; returns the model's folder (REPO/NAME). The model is checked first."""
+    folder = Path(config.out) / config.name
+    destination = folder / "1" / "model.onnx"
+    refuse_input_as_output(destination, {"--model": config.model})
+    refuse_input_as_output(folder / "config.pbtxt", {"--model": config.model})
     open_session(config.model)  # ModelError with a clear line if it is not a digit model
     model = onnx.load(str(config.model), load_external_data=False)
-    folder = config.out / config.name
     text = config_pbtxt(model, config)
-    (folder / "1").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config.model, folder / "1" / "model.onnx")
-    (folder / "config.pbtxt").write_text(text)
+    try:
+        (folder / "1").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.model, destination)
+        (folder / "config.pbtxt").write_text(text)
+    except OSError as exc:  # --out (or a folder in it) is a file, not writable, disk full ...
+        blocker = next((p for p in (config.out, folder, folder / "1") if p.is_file()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker else exc.strerror or str(exc)
+        raise ValueError(
+            f"cannot write the model repository {config.out} ({reason}); pass --out a folder "
+            "(new or existing) that you can write to"
+        ) from exc
     return folder

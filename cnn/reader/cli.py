@@ -90,12 +90,36 @@ def run_posterior_command(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     try:
+        _check_request(args)  # before the minutes of features: refusals come at once
         if args.command == "posterior":
             return _posterior(args)
         return _uncertainty(args)
     except (ImportError, MnistError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_request(args: argparse.Namespace) -> None:
+    """laplace-torch installed; readable models; no output file that is one of the inputs."""
+    from cnn.files import refuse_input_as_output
+    from cnn.reader.posterior import LAPLACE_HINT
+
+    try:
+        import laplace  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(LAPLACE_HINT) from exc
+    if args.command == "posterior":
+        refuse_input_as_output(args.out, {"--model": args.model})
+        return
+    from serving.session import open_session
+
+    for path in (args.bayes, *args.ensemble):  # a broken file fails now, not after minutes
+        if Path(path).is_file():
+            open_session(path)
+    if args.json is not None:
+        inputs = {"--model": args.model, "--bayes": args.bayes}
+        inputs |= {f"--ensemble #{i + 1}": path for i, path in enumerate(args.ensemble)}
+        refuse_input_as_output(args.json, inputs)
 
 
 def _posterior(args: argparse.Namespace) -> int:

@@ -219,6 +219,7 @@ def test_malformed_checkpoints_get_one_clear_error(tmp_path: Path, state, reason
 
 def test_a_folder_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_path: Path):
     (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")  # --resume needs one (else refused)
     with pytest.raises(RunFolderError, match="--resume to continue it, --overwrite"):
         prepare_run_folder(tmp_path, resume=False, overwrite=False)
     prepare_run_folder(tmp_path, resume=True, overwrite=False)
