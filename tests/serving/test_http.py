@@ -200,11 +200,12 @@ def test_multipart_mistakes(server):
     assert response.status_code == 422 and "no file" in response.json()["detail"]
 
 
-def test_health_model_and_docs(server):
+def test_health_model_and_docs(server, accuracy_bar):
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
     info = httpx.get(f"{server}/model").json()
     claimed = float(Predictor().metadata["test_accuracy"])  # what the shipped file records
     assert info["engine"] == "embedded" and info["test_accuracy"] == pytest.approx(claimed)
+    assert info["test_accuracy"] >= accuracy_bar  # README's published bar (tests/conftest.py)
     assert info["inputs"][0]["name"] == "pixels" and info["inputs"][0]["shape"][1:] == [1, 28, 28]
     assert info["limits"]["max_body_bytes"] == 2 * 2**20
     assert info["process_rss_bytes"] > 10 * 2**20
@@ -354,3 +355,163 @@ def test_server_config_refuses_nonsense():
     for field in ("threads", "max_body_bytes", "max_pixels", "max_batch_items", "top_k"):
         with pytest.raises(ValueError, match=field):
             ServerConfig(**{field: 0})
+
+
+# Every limit probed on both sides: N accepted and N + 1 refused (in-process, the real app and
+# model through starlette's TestClient; small limits where the default's N would be slow).
+
+
+def _client(**limits):
+    from fastapi.testclient import TestClient
+
+    from serving.http_app import LocalBackend, ServerConfig, create_app
+
+    app = create_app(backend=LocalBackend(ServerConfig(**limits)))
+    return TestClient(app, raise_server_exceptions=False)  # a crash shows as its 500
+
+
+@pytest.fixture(scope="module")
+def default_client():
+    return _client()
+
+
+def _pixels_body(pixels: np.ndarray, size: int | None = None) -> bytes:
+    """JSON {"pixels": ...}, padded with trailing whitespace (valid JSON) to ``size`` bytes."""
+    body = json.dumps({"pixels": pixels.tolist()}).encode()
+    return body if size is None else body + b" " * (size - len(body))
+
+
+def test_batch_of_256_items_is_read_and_257_refused(default_client):
+    pixels = np.zeros((257, 28, 28), np.float32)
+    pixels[:, 4:24, 12:16] = 1  # a "1" in every item
+    ok = default_client.post("/predict/batch", json={"pixels": pixels[:256].tolist()})
+    assert ok.status_code == 200, ok.text
+    assert len(ok.json()) == 256 and ok.json()[-1]["file"] == "pixels[255]"
+    over = default_client.post("/predict/batch", json={"pixels": pixels.tolist()})
+    assert over.status_code == 413 and "257 inputs, over the limit of 256" in over.json()["detail"]
+
+
+def test_multipart_file_count_at_and_over_the_limit():
+    client = _client(max_batch_items=3)
+    files = [("files", (f"{i}.png", GOOD_PNG)) for i in range(5)]
+    ok = client.post("/predict/batch", files=files[:3])
+    assert ok.status_code == 200 and [r["digit"] for r in ok.json()] == [3, 3, 3]
+    over = client.post("/predict/batch", files=files[:4])
+    assert over.status_code == 413 and "4 inputs, over the limit of 3" in over.json()["detail"]
+    # Further over, the multipart parser itself stops reading (starlette's max_files).
+    far = client.post("/predict/batch", files=files)
+    assert far.status_code in (400, 413) and "\n" not in far.json()["detail"], far.text
+
+
+def test_body_of_exactly_the_limit_is_read_and_one_byte_more_refused():
+    limit = 20_000
+    client = _client(max_body_bytes=limit)
+    pixels = np.zeros((28, 28))
+    pixels[4:24, 12:16] = 1
+    for send in (lambda b: b, lambda b: iter([b[: len(b) // 2], b[len(b) // 2 :]])):
+        # with a Content-Length, and chunked (no length: the server counts as it reads)
+        ok = client.post(
+            "/predict",
+            content=send(_pixels_body(pixels, limit)),
+            headers={"content-type": "application/json"},
+        )
+        assert ok.status_code == 200 and ok.json()["digit"] == 1, ok.text
+        over = client.post(
+            "/predict",
+            content=send(_pixels_body(pixels, limit + 1)),
+            headers={"content-type": "application/json"},
+        )
+        assert over.status_code == 413
+        assert "over the limit of 20,000 bytes" in over.json()["detail"]
+
+
+def test_spawned_server_reads_max_body_mb_as_mebibytes(server):
+    """`--max-body-mb 2` is 2 * 2**20 bytes: that many are read, one more refused."""
+    pixels = np.zeros((28, 28))
+    for size, status in ((2 * 2**20, 200), (2 * 2**20 + 1, 413)):
+        response = httpx.post(
+            f"{server}/predict",
+            content=_pixels_body(pixels, size),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == status, (size, response.text[:200])
+
+
+def test_megapixels_at_and_over_the_limit():
+    client = _client(max_pixels=10_000)
+    for (w, h), status in (((100, 100), 200), ((137, 73), 422), ((10_001, 1), 422)):
+        image = Image.new("L", (w, h))  # 10,000 pixels; 10,001 (137 x 73), as a line too
+        image.paste(255, (w // 2 - 1, 0, w // 2 + 1, h))
+        response = client.post(
+            "/predict", content=_png(image), headers={"content-type": "image/png"}
+        )
+        assert response.status_code == status, ((w, h), response.text)
+        if status == 422:
+            assert f"{w}x{h} pixels; the limit is 0.01 megapixels" in response.json()["detail"]
+    info = _client().get("/model").json()
+    assert info["limits"]["max_pixels"] == 40_000_000  # the default: 40 megapixels
+
+
+def test_image_sides_at_and_over_the_preprocessing_bounds(default_client):
+    """Sides from 8 to 10,000 pixels are read; 7 and 10,001 are refused with the reason."""
+    for (w, h), status in (((8, 8), 200), ((7, 8), 422), ((10_000, 8), 200), ((10_001, 8), 422)):
+        image = Image.new("L", (w, h))
+        image.paste(255, (w // 2 - 1, 0, w // 2 + 1, h))
+        response = default_client.post(
+            "/predict", content=_png(image), headers={"content-type": "image/png"}
+        )
+        assert response.status_code == status, ((w, h), response.text)
+        if status == 422:
+            assert f"image is {h}x{w}; sides must lie between 8 and 10000" in response.text
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(0.0, 200), (1.0, 200), (-0.01, 422), (-1.0, 422), (1.01, 422), (255.0, 422)],
+)
+def test_pixel_values_on_both_sides_of_0_and_1(default_client, value, status):
+    """In [0, 1] is read; below 0 or above 1 is a 422 with the reason, never a 500."""
+    pixels = np.zeros((28, 28))
+    pixels[4:24, 12:16] = 1
+    pixels[0, 0] = value
+    response = default_client.post("/predict", json={"pixels": pixels.tolist()})
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "pixels must lie in [0, 1]" in response.json()["detail"]
+    else:
+        assert response.json()["digit"] == 1
+    batch = default_client.post("/predict/batch", json={"pixels": [pixels.tolist()] * 2})
+    assert batch.status_code == status, batch.text
+
+
+@pytest.mark.parametrize(
+    ("path", "shape", "status"),
+    [
+        ("/predict", (28, 28), 200),
+        ("/predict", (28, 27), 422),
+        ("/predict", (27, 28), 422),
+        ("/predict", (29, 28), 422),
+        ("/predict", (28, 29), 422),
+        ("/predict", (1, 28, 28), 422),  # a batch sent to the one-digit endpoint
+        ("/predict/batch", (28, 28), 200),
+        ("/predict/batch", (1, 28, 28), 200),
+        ("/predict/batch", (2, 28, 27), 422),
+        ("/predict/batch", (2, 27, 28), 422),
+        ("/predict/batch", (1, 1, 28, 28), 422),
+    ],
+)
+def test_pixel_shapes_on_both_sides(default_client, path, shape, status):
+    response = default_client.post(path, json={"pixels": np.zeros(shape).tolist()})
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert f"pixels have shape {list(shape)}" in response.json()["detail"]
+
+
+def test_top_k_from_1_to_10():
+    from serving.http_app import ServerConfig
+
+    for k in (1, 10):
+        assert ServerConfig(top_k=k).top_k == k
+    for k in (0, 11):
+        with pytest.raises(ValueError, match="top_k"):
+            ServerConfig(top_k=k)
