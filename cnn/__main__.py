@@ -11,7 +11,7 @@ from cnn.labs.cli import positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cnn.train import RECIPES, TrainConfig
+    from cnn.train_config import RECIPES, TrainConfig
 
     d = TrainConfig()
     parser = argparse.ArgumentParser(
