@@ -57,7 +57,9 @@ def test_reads_real_mnist_digits_drawn_on_the_canvas(app, ui, mnist_test):
         shown.append(ui.predictions(app))
     correct = sum(s == [f"Prediction: {label}"] for s, label in zip(shown, labels, strict=True))
     assert all(len(s) == 1 for s in shown)
-    assert correct >= 16, (correct, shown, list(labels))
+    # Measured: 20 of 20 (the shipped model reads all twenty). Margin: one digit, for a
+    # retrained model's borderline case; two misses is a canvas/preprocessing regression.
+    assert correct >= 19, (correct, shown, list(labels))
 
 
 def test_clear_empties_the_canvas(app, ui):

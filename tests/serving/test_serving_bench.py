@@ -9,16 +9,31 @@ import numpy as np
 import pytest
 
 from serving.bench import BenchConfig, format_table, onnx_runner, run_benchmark, torch_runner
-from serving.session import DEFAULT_MODEL, INT8_MODEL
+from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL
 
 
-def test_engines_compute_the_same_function(mnist_test):
-    # Weights differ between a fresh DigitCNN and the export, so compare ONNX fp32 with INT8
-    # and check the eager runner's output shape.
+def test_engines_compute_the_same_function(mnist_test, tmp_path):
+    """The eager runner on a checkpoint holding the shipped MAP model's weights returns the
+    same logits, value by value, as ONNX Runtime on that file; INT8 the same digits."""
+    from cnn.checkpoint import save_checkpoint
+    from cnn.export import model_from_onnx
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    config = {"epochs": 1, "seed": 0, "batch_size": 64, "lr": 1e-3, "dropout": 0.5}
+    state = {k: v.clone() for k, v in model_from_onnx(MAP_MODEL).state_dict().items()}
+    save_checkpoint(
+        checkpoint,
+        {"config": {**config, "augment": False, "command": "test"}, "epoch": 1, "history": [],
+         "model": state},
+    )  # fmt: skip
     x = mnist_test.images[:16, None] / np.float32(255)
+    eager, onnx_map = torch_runner(checkpoint, 1)(x), onnx_runner(MAP_MODEL, 1)(x)
+    assert eager.shape == onnx_map.shape == (16, 10)
+    np.testing.assert_allclose(eager, onnx_map, rtol=1e-4, atol=1e-4)
+    assert (eager.argmax(1) == mnist_test.labels[:16]).mean() >= 15 / 16  # trained weights
     fp32, int8 = onnx_runner(DEFAULT_MODEL, 1)(x), onnx_runner(INT8_MODEL, 1)(x)
     assert (fp32.argmax(1) == int8.argmax(1)).mean() >= 15 / 16
-    assert torch_runner(None, 1)(x).shape == (16, 10)
+    assert torch_runner(None, 1)(x).shape == (16, 10)  # no checkpoint: a fresh DigitCNN
 
 
 def test_benchmark_report():
