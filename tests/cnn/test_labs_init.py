@@ -1,6 +1,6 @@
 """The ball data, the BLOCK model and the initialization lab: each numeric claim of the handout's
-initialization section (/work/shared/course/neural-networks-course.txt) is tested by name and
-line, against a closed form or torch's own autograd where one exists."""
+initialization section (../shared/course/neural-networks-course.txt, beside the repository) is
+tested by name and line on the lab's own numbers, against a closed form or torch's autograd."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from cnn.labs.init import (
 from cnn.labs.init_train import train_curve
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-HANDOUT = Path("/work/shared/course/neural-networks-course.txt")  # outside the repo
+# Beside the repository (not in it): <repo>/../shared/course/. Tests that read it skip without.
+HANDOUT = Path(__file__).resolve().parents[3] / "shared" / "course" / "neural-networks-course.txt"
 
 
 def test_line_209_ball_data_is_the_courses():
@@ -89,34 +90,51 @@ def test_bad_names_say_the_choices():
         init_lab(InitLabConfig(init="zeros"))
 
 
-def test_line_366_variance_of_a_product_of_independent_zero_mean_variables():
-    rng = np.random.default_rng(0)
-    w, x = rng.normal(0, 0.3, 2_000_000), rng.normal(0, 2.0, 2_000_000)
-    assert np.var(w * x) == pytest.approx(0.3**2 * 2.0**2, rel=0.01)
+@pytest.fixture(scope="module")
+def ball():
+    return make_ball(seed=0)
 
 
-def test_lines_404_418_forward_variance_is_fan_in_times_var_x_times_var_w():
-    torch.manual_seed(0)
-    x = torch.randn(20_000, 100) * 1.5
-    for std in (0.05, (1 / 100) ** 0.5):  # any std, and the 1/fan_in one that keeps Var(x)
-        w = torch.randn(100, 100) * std
-        y = x @ w
-        assert y.var().item() == pytest.approx(100 * 1.5**2 * std**2, rel=0.05)
-    assert y.var().item() == pytest.approx(x.var().item(), rel=0.05)
+def test_line_366_variance_of_a_product_of_independent_zero_mean_variables(ball):
+    """The BLOCK model's first-layer weights times the ball's inputs, every (weight, input)
+    pair: Var(w x) = Var(w) Var(x), with Var(w) the initializer's own formula."""
+    for init in ("normal-0.1", "glorot-normal", "he-normal"):
+        w = BlockModel("relu", init, seed=0).hidden[0].weight.detach().numpy()  # [100, 10]
+        std = expected_weight_std(init, fan_in=10, fan_out=100)
+        assert w.std() == pytest.approx(std, rel=0.05), init
+        products = w[None, :, :] * ball.X[:, None, :]  # [1000, 100, 10]
+        assert products.var() == pytest.approx(std**2 * ball.X.var(), rel=0.1), init
 
 
-def test_line_447_backward_variance_is_fan_out_times_var_delta_times_var_w():
-    torch.manual_seed(1)
-    x = torch.randn(5_000, 50, requires_grad=True)
-    w = torch.randn(50, 200) * 0.07
-    delta_y = torch.randn(5_000, 200) * 0.5  # upstream gradient dL/dy
-    (x @ w).backward(delta_y)  # torch's autograd computes dL/dx = delta_y W^T
-    assert x.grad.var().item() == pytest.approx(200 * 0.5**2 * 0.07**2, rel=0.05)
+def test_lines_404_418_forward_variance_is_fan_in_times_var_x_times_var_w(ball):
+    """The lab's Z-values (epoch0) against fan_in Var(x) Var(w): layer 1 for any std; layer 2
+    with Glorot's std, which for 100 -> 100 is sqrt(1 / fan_in) and so keeps the variance."""
+    for init in ("normal-0.1", "normal-1.0", "glorot-normal", "he-normal"):
+        e = epoch0("relu", init, 0, ball)
+        std = expected_weight_std(init, fan_in=10, fan_out=100)
+        assert e.z[0].var() == pytest.approx(10 * ball.X.var() * std**2, rel=0.1), init
+    e = epoch0("tanh", "glorot-normal", 0, ball)
+    assert expected_weight_std("glorot-normal", 100, 100) == pytest.approx((1 / 100) ** 0.5)
+    second_moment = (e.activations[0] ** 2).mean()  # what layer 2 multiplies by its weights
+    assert e.z[1].var() == pytest.approx(second_moment, rel=0.1)
 
 
-def test_line_516_relu_halves_the_second_moment():
-    z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(2)) * 3.0
-    assert torch.relu(z).pow(2).mean().item() == pytest.approx(9.0 / 2, rel=0.01)
+def test_line_447_backward_variance_is_fan_out_times_var_delta_times_var_w(ball):
+    """The lab's per-sample signal at h4 is h5's signal through ReLU' and W5 (exactly, as
+    autograd computes it), and its variance is fan_out Var(delta) Var(W)."""
+    e = epoch0("relu", "he-normal", 0, ball)
+    delta = e.signal[4] * (e.z[4] > 0)  # dL_i/dz5
+    np.testing.assert_allclose(e.signal[3], delta @ e.weights[4], rtol=1e-4, atol=1e-6)
+    expected = 100 * delta.var() * expected_weight_std("he-normal", 100, 100) ** 2
+    assert e.signal[3].var() == pytest.approx(expected, rel=0.1)
+
+
+def test_line_516_relu_halves_the_second_moment(ball):
+    """The lab's ReLU activations against its Z-values: E[relu(z)^2] = E[z^2] / 2."""
+    e = epoch0("relu", "he-normal", 0, ball)
+    for z, a in zip(e.z[:2], e.activations[:2], strict=True):
+        np.testing.assert_array_equal(a, np.maximum(z, 0))
+        assert (a**2).mean() == pytest.approx((z**2).mean() / 2, rel=0.03)
 
 
 def test_per_sample_signal_and_gradient_against_torch_func():
@@ -153,7 +171,7 @@ def claims():
 
 def test_every_claim_names_its_handout_line(claims):
     if not HANDOUT.exists():
-        pytest.skip("the course handout is not on this machine")
+        pytest.skip(f"the course handout is not beside the repository (looked for {HANDOUT})")
     text = HANDOUT.read_text(encoding="utf-8").splitlines()
     quotes = {275: "Gradients", 316: "binary mode", 338: "exploding", 348: "20x smaller",
               356: "Glorot", 516: "half", 526: "2}{fan_{in}}", 539: "backpropagation"}  # fmt: skip
