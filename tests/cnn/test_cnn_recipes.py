@@ -42,17 +42,28 @@ def test_one_cycle_keeps_adams_beta1_at_the_course_value():
     assert set(betas) == {0.9}
 
 
-def test_torchs_one_cycle_default_would_cycle_beta1():
-    """The defect this guards against: OneCycleLR's default cycles β1 through 0.85..0.95."""
-    model = DigitCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=100)
-    seen = []
-    for _ in range(100):
-        seen.append(optimizer.param_groups[0]["betas"][0])
-        optimizer.step()
+def test_one_cycle_is_torchs_learning_rate_schedule_without_cycling_beta1():
+    """The project's schedule (build_optimizer) against torch's OneCycleLR with the same
+    recipe (peak lr, 20% warm-up): the same learning rate at every step, but β1 stays at the
+    course's 0.9 where torch's default (cycle_momentum=True) cycles it through 0.85..0.95."""
+    config, steps = TrainConfig(schedule="onecycle"), 100
+    optimizer, scheduler = build_optimizer(DigitCNN(), config, total_steps=steps)
+    reference_optimizer = torch.optim.Adam(DigitCNN().parameters(), lr=config.lr)
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        reference_optimizer, max_lr=config.lr, total_steps=steps, pct_start=0.2
+    )
+    ours, theirs = [], []
+    for _ in range(steps):
+        for opt, seen in ((optimizer, ours), (reference_optimizer, theirs)):
+            seen.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]))
+            opt.step()
         scheduler.step()
-    assert min(seen) == pytest.approx(0.85) and max(seen) == pytest.approx(0.95)
+        reference.step()
+    assert [lr for lr, _ in ours] == pytest.approx([lr for lr, _ in theirs], rel=1e-9)
+    assert max(lr for lr, _ in ours) == pytest.approx(config.lr)
+    assert {beta for _, beta in ours} == {0.9}
+    assert min(b for _, b in theirs) == pytest.approx(0.85)
+    assert max(b for _, b in theirs) == pytest.approx(0.95)
 
 
 def test_beta1_flag_is_honoured_and_validated():
