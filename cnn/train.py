@@ -41,6 +41,8 @@ from cnn.model import DigitCNN
 from cnn.splits import train_validation_indices
 from cnn.train_config import RECIPES, RESUME_KEYS, TrainConfig, recipe_config
 
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
 __all__ = [
     "CHECKPOINT",
     "METRICS",
@@ -50,9 +52,14 @@ __all__ = [
     "TrainConfig",
     "load_checkpoint_model",
     "read_checkpoint",
+    "capture_step",
+    "epoch_order",
+    "load_data",
+    "make_forward",
     "recipe_config",
     "train",
 ]
+
 
 def to_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 [N,28,28] -> float32 [N,1,28,28] in [0, 1] on ``device`` (kept there all along)."""
@@ -90,14 +97,23 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
-    """Adam (β1 from the config, 0.9 by default) and its schedule.
+def build_optimizer(
+    model: torch.nn.Module | list[torch.Tensor],
+    config: TrainConfig,
+    total_steps: int,
+    fused: bool = False,
+):
+    """Adam (β1 from the config, 0.9 by default) and its schedule, over a model's parameters or
+    a list of leaves (the stacked seeds of cnn/multiseed.py: Adam is elementwise, so one Adam
+    over stacked leaves keeps each member's own moments).
 
     ``cycle_momentum=False``: OneCycleLR would otherwise cycle Adam's β1 between 0.85 and 0.95,
-    silently replacing the course's β1 = 0.9.
+    silently replacing the course's β1 = 0.9. ``fused``: one CUDA kernel for the whole update
+    (the captured step's optimizer; the eager recipe keeps the default for reproducibility).
     """
+    params = model.parameters() if isinstance(model, torch.nn.Module) else model
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=(config.beta1, 0.999), eps=1e-8
+        params, lr=config.lr, betas=(config.beta1, 0.999), eps=1e-8, fused=fused or None
     )
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -114,6 +130,117 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: in
     return optimizer, scheduler
 
 
+def epoch_order(
+    n: int, seed: int, epoch: int, device: torch.device, world_size: int = 1, rank: int = 0
+) -> torch.Tensor:
+    """This rank's shuffled indices for one epoch, drawn from ``(seed, epoch)`` alone (a
+    resumed run, a stacked seed and a torchrun rank all see the order a single run would)."""
+    sampler = DistributedSampler(
+        range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+    )
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler), device=device)
+
+
+def augment_step(xb: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The recipe's augmentation of one batch: tensor ops only, so it is captured with the step."""
+    if config.augment:
+        xb = augment_batch(xb)
+    return xb
+
+
+def make_forward(net: torch.nn.Module, config: TrainConfig, device: torch.device):
+    """The captured part of a training step: (images, labels) -> (mean loss, correct count).
+
+    Augmentation, the bf16 forward (CUDA) and the loss; backward and Adam run after it. The
+    count stays a tensor: no host sync inside a step.
+    """
+    amp = device.type == "cuda"
+
+    def forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = augment_step(xb, config)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(xb)
+        return F.cross_entropy(logits.float(), yb), (logits.argmax(-1) == yb).sum()
+
+    return forward
+
+
+def _warmup(optimizer, x_train: torch.Tensor, y_train: torch.Tensor, batch: int):
+    """Forward + backward on the first batch without an optimizer step: compiles (and on CUDA
+    records the graph) before the clock starts; the weights are left as they were."""
+
+    def run(step) -> None:
+        cuda = x_train.device.type == "cuda"
+        for _ in range(3 if cuda else 1):  # cudagraph trees: warm up, record, replay
+            optimizer.zero_grad(set_to_none=True)
+            if cuda:
+                torch.compiler.cudagraph_mark_step_begin()
+            loss, _ = step(x_train[:batch], y_train[:batch])
+            loss.backward()
+        optimizer.zero_grad(set_to_none=True)
+
+    return run
+
+
+def _rng_state(device: torch.device):
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.random.get_rng_state(), cuda
+
+
+def _set_rng_state(state, device: torch.device) -> None:
+    torch.random.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def compile_unavailable(device: torch.device, backend: str) -> str | None:
+    """Why torch.compile cannot capture the step here, known before trying (else None)."""
+    if backend != "inductor" or device.type != "cuda":
+        return None
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 7:
+        return f"the GPU is sm_{major}{minor}, older than Triton's sm_70"
+    return None
+
+
+def capture_step(forward, device: torch.device, backend: str, warmup) -> tuple[Any, dict]:
+    """``forward`` captured once with torch.compile, or ``forward`` itself and a one-line note.
+
+    On CUDA the inductor backend runs in mode "reduce-overhead" (CUDA graphs: one launch for the
+    step's forward, one for its backward). Shapes are static (full batches only) and nothing
+    the step reads changes as a Python number (the learning rate lives in the optimizer, outside
+    the graph), so it compiles once. ``fallback_random``: the compiled step draws its dropout and
+    augmentation from the same generator as eager, so the two runs agree on the same seed. The
+    warm-up restores the random state, so falling back leaves the run exactly the eager one.
+    """
+    info: dict[str, Any] = {"compiled": False, "backend": backend, "mode": None}
+    reason = compile_unavailable(device, backend)
+    if reason is None:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.fallback_random = True
+        mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
+        compiled = torch.compile(forward, backend=backend, mode=mode, dynamic=False)
+        rng, t0 = _rng_state(device), time.perf_counter()
+        try:
+            warmup(compiled)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+        except Exception as exc:  # no C++ compiler, no Triton, an unsupported op: run eagerly
+            lines = str(exc).strip().splitlines()
+            reason = f"{type(exc).__name__}: {lines[0][:160] if lines else 'failed'}"
+        else:
+            info.update(compiled=True, mode=mode, seconds=round(time.perf_counter() - t0, 2))
+            forward = compiled
+        finally:
+            _set_rng_state(rng, device)
+    if reason is not None:
+        info["note"] = f"--compile unavailable here ({reason}); training eagerly"
+        print(f"note: {info['note']}", file=sys.stderr)
+    return forward, info
+
+
 def _check(config: TrainConfig) -> None:
     if config.steps is None and (config.epochs is None or config.epochs < 1):
         raise ValueError("epochs must be at least 1 (or give --steps)")
@@ -123,9 +250,15 @@ def _check(config: TrainConfig) -> None:
         raise ValueError(f"beta1 must lie in (0, 1), got {config.beta1}")
     if not 0 <= config.dropout < 1:
         raise ValueError(f"dropout must lie in [0, 1), got {config.dropout}")
+    if config.compile_backend not in COMPILE_BACKENDS:
+        raise ValueError(
+            f"unknown compile backend {config.compile_backend!r}; use one of "
+            f"{', '.join(COMPILE_BACKENDS)}"
+        )
 
 
-def _load_data(config: TrainConfig, device: torch.device):
+def load_data(config: TrainConfig, device: torch.device):
+    """(train, validation, test) tensors on ``device``: the fixed split, ``--limit`` applied."""
     train_split, test_split = load_mnist("train"), load_mnist("test")
     train_idx, val_idx = train_validation_indices(len(train_split), config.validation_size)
     if config.limit is not None:
@@ -170,16 +303,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             "processes; change --batch-size or --nproc_per_node."
         )
     rank_batch = config.batch_size // world.size
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _load_data(config, device)
-    sampler = DistributedSampler(
-        range(len(y_train)),
-        num_replicas=world.size,
-        rank=world.rank,
-        shuffle=True,
-        seed=config.seed,
-        drop_last=True,
-    )
-    steps_per_epoch = len(sampler) // rank_batch  # the ragged last batch is dropped
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data(config, device)
+    steps_per_epoch = (len(y_train) // world.size) // rank_batch  # ragged last batch dropped
     if steps_per_epoch < 1:
         raise ValueError("fewer training images than one batch; raise --limit")
     total_steps = config.steps or config.epochs * steps_per_epoch
@@ -187,7 +312,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
 
     torch.manual_seed(config.seed)
     model = DigitCNN(dropout=config.dropout).to(device)
-    optimizer, scheduler = build_optimizer(model, config, total_steps)
+    fused = config.compile and device.type == "cuda"  # the captured step's one-kernel Adam
+    optimizer, scheduler = build_optimizer(model, config, total_steps, fused=fused)
     history: list[dict[str, Any]] = []
     start_epoch, step_count, test = 0, 0, None
     ckpt_path = out / CHECKPOINT
@@ -209,17 +335,23 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    amp = device.type == "cuda"
+    forward = make_forward(net, config, device)
+    capture: dict[str, Any] | None = None
     for epoch in range(start_epoch, n_epochs):
         torch.manual_seed(epoch_seed(config.seed, epoch) + 7919 * world.rank)  # noise per rank
-        sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), device=device)
+        order = epoch_order(len(y_train), config.seed, epoch, device, world.size, world.rank)
         steps = min(steps_per_epoch, total_steps - step_count)
         net.train()
-        t0, seen = time.perf_counter(), 0
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        curve: list[float] = []
+        if config.compile and capture is None:  # once, untimed, after the epoch's seeding
+            forward, capture = capture_step(
+                forward,
+                device,
+                config.compile_backend,
+                _warmup(optimizer, x_train, y_train, rank_batch),
+            )
+        t0 = time.perf_counter()
+        losses = torch.zeros(steps, device=device)
+        hits = torch.zeros(steps, device=device, dtype=torch.long)
         bar = tqdm(
             range(steps),
             desc=f"epoch {epoch + 1}/{n_epochs}",
@@ -229,30 +361,26 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
         )
         for step in bar:
             idx = order[step * rank_batch : (step + 1) * rank_batch]
-            xb, yb = x_train[idx], y_train[idx]
-            if config.augment:
-                xb = augment_batch(xb)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = net(xb)
-            loss = F.cross_entropy(logits.float(), yb)
             optimizer.zero_grad(set_to_none=True)
+            if capture and capture["compiled"] and device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            loss, hit = forward(x_train[idx], y_train[idx])
             loss.backward()
             optimizer.step()
             scheduler.step()
-            seen += len(yb)
-            loss_sum += loss.detach() * len(yb)
-            correct += (logits.argmax(1) == yb).sum()
-            if step % config.log_every == 0:
-                curve.append(distributed.mean_over_ranks(loss.detach(), world).item())
+            losses[step] = loss.detach()
+            hits[step] = hit
             if progress and (step % 20 == 0 or step == steps - 1):
                 bar.set_postfix(
-                    loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}"
+                    loss=f"{losses[: step + 1].mean().item():.4f}",
+                    acc=f"{hits[: step + 1].sum().item() / ((step + 1) * rank_batch):.4f}",
                 )
         step_count += steps
         seconds = time.perf_counter() - t0
-        loss_total = distributed.sum_over_ranks(loss_sum, world).item()
-        correct_total = distributed.sum_over_ranks(correct, world).item()
-        seen_total = seen * world.size
+        seen_total = steps * rank_batch * world.size
+        loss_total = distributed.sum_over_ranks(losses.sum() * rank_batch, world).item()
+        correct_total = distributed.sum_over_ranks(hits.sum(), world).item()
+        curve = distributed.mean_over_ranks(losses, world)[:: config.log_every].tolist()
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "steps": steps,
@@ -263,7 +391,11 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             "lr_end": scheduler.get_last_lr()[0],
             "beta1_end": optimizer.param_groups[0]["betas"][0],
             "loss_curve": curve,
+            "compiled": bool(capture and capture["compiled"]),
         }
+        if capture and "recorded" not in capture:  # the epoch that paid for the capture
+            capture["recorded"] = True
+            record["compile"] = {k: v for k, v in capture.items() if k != "recorded"}
         if world.is_main:
             record["validation_loss"], record["validation_accuracy"] = evaluate(model, x_val, y_val)
             if epoch + 1 == n_epochs:  # the test set, once, after the last epoch
@@ -276,18 +408,11 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
                     f"(loss {record['validation_loss']:.4f}), {record['images_per_s']:.0f} img/s",
                     file=sys.stderr,
                 )
-            state = {
-                "config": asdict(config),
-                "epoch": epoch + 1,
-                "steps_done": step_count,
-                "history": history,
-                "test": test,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "device": device.type,
-                "world_size": world.size,
-            }
+            state = checkpoint_state(
+                config, epoch + 1, step_count, history, test,
+                model.state_dict(), optimizer.state_dict(), scheduler.state_dict(),
+                device, world.size,
+            )  # fmt: skip
             save_checkpoint(ckpt_path, state)
             write_metrics(out, config, device, history, test, world.size, rank_batch)
         distributed.barrier(world)
@@ -295,6 +420,33 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
         test_loss, test_acc = evaluate(model, x_test, y_test)
         test = {"loss": test_loss, "accuracy": test_acc, "images": len(y_test)}
     return _metrics(config, device, history, test, world.size, rank_batch)
+
+
+def checkpoint_state(
+    config: TrainConfig,
+    epoch: int,
+    steps_done: int,
+    history: list[dict[str, Any]],
+    test: dict[str, Any] | None,
+    model_state: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    scheduler_state: dict[str, Any],
+    device: torch.device,
+    world_size: int = 1,
+) -> dict[str, Any]:
+    """What ``checkpoint.pt`` holds (one layout for single and stacked runs: both resume)."""
+    return {
+        "config": asdict(config),
+        "epoch": epoch,
+        "steps_done": steps_done,
+        "history": history,
+        "test": test,
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "scheduler": scheduler_state,
+        "device": device.type,
+        "world_size": world_size,
+    }
 
 
 def _check_resume(saved: dict[str, Any], config: TrainConfig, out: Path) -> None:

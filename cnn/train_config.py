@@ -47,6 +47,8 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     log_every: int = 10  # steps between entries of the training-loss curve
+    compile: bool = False  # capture the step with torch.compile (CUDA graphs on CUDA)
+    compile_backend: str = "inductor"  # aot_eager/eager: the capture path without codegen
     command: str = field(default_factory=lambda: shlex.join(["python", "-m", "cnn", *sys.argv[1:]]))
 
 
