@@ -18,6 +18,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo, not a decompression bomb
+# What read_image returns is at most this many pixels a side (area-averaged): preprocessing works
+# at 1024 anyway, and a 40-megapixel 16-bit PNG otherwise became ~850 MB of float copies. JPEGs
+# are decoded at reduced size outright (DCT scaling); other formats are decoded once, then
+# reduced, so one image's peak is its decoded size (<= 4 bytes x 40 MP = 160 MB) plus ~30 MB.
+DECODE_SIDE = 2048
 # Raster formats people hand over (JPEG includes phones' MPO). Others are refused unopened
 # (EPS would run Ghostscript).
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -41,11 +46,14 @@ def read_image(
     *,
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = DECODE_SIDE,
 ) -> np.ndarray:
-    """[H,W] uint8/uint16 gray, [H,W,3] RGB or [H,W,4] RGBA, upright; else ImageReadError.
+    """[H,W] uint8/uint16/float32 gray, [H,W,3] RGB or [H,W,4] RGBA, upright; else
+    ImageReadError.
 
     ``source`` is a path or an open binary file (an upload); ``name`` is what error messages
-    call it (default: the path, or the file object's ``name``).
+    call it (default: the path, or the file object's ``name``). Images with a side over
+    ``max_side`` come back area-reduced to it (None: full size).
     """
     if name is not None:
         label = name
@@ -58,10 +66,15 @@ def read_image(
     try:
         with Image.open(source, formats=FORMATS) as image:
             _check_size(image.size, max_pixels, label)  # header only: nothing decoded yet
+            if max_side is not None and image.format == "JPEG":
+                image.draft(image.mode, _reduced(image.size, max_side))  # decode at 1/2..1/8
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            if max_side is None or max(image.size) <= max_side:
+                upright = ImageOps.exif_transpose(image)
+            else:  # reduce first: a transposed copy of 40 megapixels would cost 160 MB more
+                upright = _orient(_reduce(image, max_side), image.getexif().get(ORIENTATION))
             _check_size(upright.size, max_pixels, label)
-            return _to_array(upright)
+            return _to_array(upright, label)
     except ImageReadError:
         raise
     except FileNotFoundError as exc:
@@ -114,15 +127,70 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _to_array(image: Image.Image) -> np.ndarray:
+ORIENTATION = 0x0112  # the EXIF tag
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduced(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    factor = max(size) / max_side
+    return max(1, round(size[0] / factor)), max(1, round(size[1] / factor))
+
+
+def _reduce(image: Image.Image, max_side: int) -> Image.Image:
+    """Area-averaged to ``max_side``, in a mode that averages (PIL takes the nearest pixel in
+    palette and 1-bit images, and premultiplies alpha in RGBA)."""
+    if max(image.size) <= max_side:
+        return image
+    if image.mode not in ("L", "RGB", "RGBA", "I;16", "I", "F"):
+        image = image.convert(_plain_mode(image))
+    return image.resize(_reduced(image.size, max_side), Image.Resampling.BOX)
+
+
+def _orient(image: Image.Image, orientation: object) -> Image.Image:
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
+
+
+def _plain_mode(image: Image.Image) -> str:
+    if image.mode == "1":
+        return "L"
+    transparent = image.mode in ("LA", "PA", "RGBa", "La") or "transparency" in image.info
+    return "RGBA" if transparent else "RGB"
+
+
+def _to_array(image: Image.Image, label: str = "<image>") -> np.ndarray:
     if image.mode in ("L", "RGB", "RGBA"):
         return np.asarray(image)
     if image.mode.startswith("I;16"):
         return np.asarray(image).astype(np.uint16)
-    if image.mode == "1":
-        return np.asarray(image.convert("L"))
-    transparent = image.mode in ("LA", "PA", "RGBa", "La") or "transparency" in image.info
-    return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+    if image.mode in ("I", "F"):  # 32-bit integer or float gray (TIFF): no silent conversion
+        return _wide_gray(np.asarray(image), image.mode, label)
+    return np.asarray(image.convert(_plain_mode(image)))
+
+
+def _wide_gray(pixels: np.ndarray, mode: str, label: str) -> np.ndarray:
+    """Float gray in 0..1 is read as is; 32-bit integers within 0..65535 as 16-bit gray.
+    Anything else has no agreed brightness scale: refused (PIL's RGB conversion clipped a 0..1
+    float TIFF to black, read as "no digit")."""
+    low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+    if mode == "F" and np.isfinite(pixels).all() and 0.0 <= low and high <= 1.0:
+        return pixels.astype(np.float32)
+    if mode == "I" and 0 <= low and high <= 65535:
+        return pixels.astype(np.uint16)
+    kind = "float" if mode == "F" else "32-bit integer"
+    expected = "0..1" if mode == "F" else "0..65535"
+    raise ImageReadError(
+        f"{label}: {kind} gray image with values in [{low:.4g}, {high:.4g}], expected "
+        f"{expected}; save it as an 8- or 16-bit image (PNG)"
+    )
 
 
 def preview(image: np.ndarray, side: int) -> np.ndarray:

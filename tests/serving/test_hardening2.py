@@ -1,0 +1,139 @@
+"""Hardening round 2 (issue 19), the serving side: small hostile images cost what a drawing
+costs, big ones are decoded at reduced size, float TIFFs are read right, hostile models are
+refused at load or fail in one line, and every output that is an input is refused."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from serving import preprocess
+from serving.images import DECODE_SIDE, ImageReadError, read_image
+from serving.preprocess import DEFAULT, to_mnist
+
+ROOT = Path(__file__).resolve().parents[2]
+MAP_MODEL = ROOT / "models" / "mnist_cnn.onnx"
+
+
+def _png(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def hairline_page() -> bytes:
+    """3 KB: a 1-pixel line on a 1024-pixel white page (took 5 s of CPU to preprocess)."""
+    page = Image.new("L", (1024, 1024), 255)
+    ImageDraw.Draw(page).line([(100, 512), (924, 512)], fill=0, width=1)
+    return _png(page, optimize=True)
+
+
+def binary_noise() -> bytes:
+    """132 KB of 1-bit noise on 1024x1024 (took a minute)."""
+    noise = np.random.default_rng(0).random((1024, 1024)) > 0.5
+    return _png(Image.fromarray(noise), optimize=True)
+
+
+@pytest.fixture
+def pen_work(monkeypatch) -> list[int]:
+    """Operations of every pen adjustment (grey dilation/erosion) to_mnist runs."""
+    calls: list[int] = []
+    for name in ("grey_dilation", "grey_erosion"):
+        real = getattr(preprocess.ndimage, name)
+
+        def spy(x, *args, _real=real, footprint=None, **kwargs):
+            calls.append(int(np.size(x)) * int(np.sum(footprint)))
+            return _real(x, *args, footprint=footprint, **kwargs)
+
+        monkeypatch.setattr(preprocess.ndimage, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize("make", [hairline_page, binary_noise])
+def test_hostile_small_images_cost_what_a_drawing_costs(make, pen_work):
+    """The work is bounded by the output: the old code ran a 1024-pixel crop through a disk of
+    radius 41 (400 million operations) for the hairline, 8 billion for the noise."""
+    pixels = to_mnist(read_image(io.BytesIO(make())))
+    assert pixels is None or pixels.shape == (28, 28)
+    assert pen_work and max(pen_work) <= DEFAULT.max_pen_work, pen_work
+
+
+def test_drawings_keep_their_pen_adjustment_unreduced(pen_work):
+    """A fine pen on the canvas (the costliest normal case) stays under the budget, unreduced."""
+    canvas = Image.new("L", (280, 280))
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=255, width=5)
+    ImageDraw.Draw(canvas).line([(100, 80), (140, 40)], fill=255, width=5)
+    assert to_mnist(np.asarray(canvas)) is not None
+    assert pen_work and max(pen_work) < DEFAULT.max_pen_work / 4
+
+
+def _big_16_bit_png() -> bytes:
+    page = Image.new("I;16", (4000, 4000), 65535)
+    ImageDraw.Draw(page).line([(2000, 800), (2000, 3200)], fill=0, width=200)
+    return _png(page)
+
+
+def test_a_big_16_bit_png_is_decoded_at_reduced_size():
+    """The old failure: a 76 KB 39-megapixel 16-bit PNG peaked at 851 MB (float64 copies of
+    every pixel). Measured here by numpy's allocations: 214 MB before, 56 MB after for 16 MP."""
+    data = _big_16_bit_png()
+    tracemalloc.start()
+    try:
+        image = read_image(io.BytesIO(data))
+        pixels = to_mnist(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image.dtype == np.uint16 and image.shape == (DECODE_SIDE, DECODE_SIDE)
+    assert pixels is not None and pixels.shape == (28, 28)
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB"
+    full = read_image(io.BytesIO(data), max_side=None)
+    assert full.shape == (4000, 4000)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_reduced_photo_is_still_turned_upright(fmt: str):
+    """Reduced before EXIF orientation is applied (a transposed 40 MP copy costs 160 MB)."""
+    photo = Image.new("L", (3000, 1000), 255)
+    ImageDraw.Draw(photo).rectangle([0, 0, 300, 999], fill=0)  # dark band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show
+    buffer = io.BytesIO()
+    photo.save(buffer, format=fmt, exif=exif.tobytes())
+    upright = read_image(io.BytesIO(buffer.getvalue()))
+    assert max(upright.shape) <= DECODE_SIDE and upright.shape[0] > upright.shape[1]
+    assert upright[:50].mean() < 60 and upright[-50:].mean() > 200  # the band is now on top
+    small = read_image(io.BytesIO(buffer.getvalue()), max_side=None)
+    assert small.shape == (3000, 1000)
+
+
+def _digit_one(size: int = 280) -> np.ndarray:
+    canvas = Image.new("L", (size, size))
+    ImageDraw.Draw(canvas).line([(size // 2, 40), (size // 2, size - 40)], fill=255, width=20)
+    return np.asarray(canvas)
+
+
+def _tiff(pixels: np.ndarray) -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="TIFF")
+    buffer.seek(0)
+    return buffer
+
+
+def test_a_float_tiff_in_0_1_is_read_as_it_is():
+    """The old failure: PIL's RGB conversion clipped 0..1 floats to black: "no digit"."""
+    drawing = _digit_one()
+    image = read_image(_tiff(drawing.astype(np.float32) / 255), name="scan.tif")
+    assert image.dtype == np.float32 and image.max() == 1.0
+    np.testing.assert_allclose(to_mnist(image), to_mnist(drawing), atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [255.0, -1.0])
+def test_a_float_tiff_outside_0_1_is_refused_in_one_line(scale: float):
+    with pytest.raises(ImageReadError, match=r"scan.tif: float gray image with values in .*0\.\.1"):
+        read_image(_tiff(_digit_one().astype(np.float32) * scale), name="scan.tif")
