@@ -87,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     aug.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="capture the training step once with torch.compile (CUDA graphs on CUDA; "
+        "falls back to eager with a note where it cannot)",
+    )
+    p.add_argument(
+        "--compile-backend",
+        choices=["inductor", "aot_eager", "eager"],
+        default=d.compile_backend,
+        help="torch.compile backend (aot_eager: the capture path without code generation)",
+    )
+    p.add_argument(
+        "--seeds",
+        default=None,
+        metavar="S1,S2,...",
+        help="train one model per seed at once, stacked in one process (torchrun: the seeds "
+        "split over processes); each is written to OUT/seed<S>/ like a single run",
+    )
 
     p = sub.add_parser(
         "export",
@@ -146,6 +165,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_seeds(config, args) -> int:
+    from cnn.multiseed import parse_seeds, seed_folder, train_seeds
+
+    try:
+        results = train_seeds(config, parse_seeds(args.seeds), progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the last finished epoch of every seed is saved under {args.out}; "
+            "continue with the same command plus --resume",
+            file=sys.stderr,
+        )
+        return 130
+    for metrics in results:
+        seed = metrics["config"]["seed"]
+        print(
+            f"seed {seed}: validation accuracy {metrics['validation_accuracy']:.4f}; test "
+            f"accuracy {metrics['test_accuracy']:.4f} on {metrics['test_images']} images; "
+            f"run folder {seed_folder(args.out, seed)}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cnn.labs.cli import LAB_COMMANDS, run_lab
@@ -175,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                 test_limit=args.test_limit,
                 resume=args.resume,
                 overwrite=args.overwrite,
+                compile=args.compile,
+                compile_backend=args.compile_backend,
             )
+            if args.seeds is not None:
+                return _train_seeds(config, args)
             try:
                 metrics = train(config, progress=not args.quiet)
             except KeyboardInterrupt:
