@@ -1,24 +1,30 @@
-"""ONNX Runtime inference for drawn digits: preprocessing, batch prediction, INT8, benchmarks."""
+"""ONNX Runtime inference for drawn digits: preprocessing, batch prediction, INT8, benchmarks.
 
-from serving.predictor import (
-    DEFAULT_MODEL,
-    INT8_MODEL,
-    BatchPrediction,
-    DigitResult,
-    ModelError,
-    Predictor,
-    predict_image,
-)
-from serving.preprocess import PreprocessError, to_mnist
+The names below are imported on first use (PEP 562), so ``python -m serving --help`` and the
+light modules (``serving.cli_groups``) do not pay for ONNX Runtime and SciPy.
+"""
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "INT8_MODEL",
-    "BatchPrediction",
-    "DigitResult",
-    "ModelError",
-    "PreprocessError",
-    "Predictor",
-    "predict_image",
-    "to_mnist",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "DEFAULT_MODEL": "serving.predictor",
+    "INT8_MODEL": "serving.predictor",
+    "BatchPrediction": "serving.predictor",
+    "DigitResult": "serving.predictor",
+    "ModelError": "serving.predictor",
+    "Predictor": "serving.predictor",
+    "predict_image": "serving.predictor",
+    "PreprocessError": "serving.preprocess",
+    "to_mnist": "serving.preprocess",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

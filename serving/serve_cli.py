@@ -1,4 +1,4 @@
-"""Subcommands serve, loadtest and export-triton of `python -m serving` (registered by __main__)."""
+"""`python -m serving serve` and `loadtest`: the model over HTTP, and the load put on it."""
 
 from __future__ import annotations
 
@@ -7,32 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from serving.session import DEFAULT_MODEL, INT8_MODEL
+from serving.cli_groups import Command
+from serving.cli_groups import positive as _positive
 
 ENGINES = ("embedded", "ray", "bare")
 
 
-def register(sub: argparse._SubParsersAction, formatter: type[argparse.HelpFormatter]) -> None:
-    """Add the three subcommands to `python -m serving`'s parser."""
-    _serve_parser(sub, formatter)
-    _loadtest_parser(sub, formatter)
-    _triton_parser(sub, formatter)
-
-
-def _serve_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
+def _serve_options(p: argparse.ArgumentParser) -> None:
     from serving.http_app import ServerConfig
+    from serving.session import DEFAULT_MODEL, INT8_MODEL
 
     d = ServerConfig()
-    p = sub.add_parser(
-        "serve",
-        help="serve the model over HTTP (embedded uvicorn, or Ray Serve)",
-        description="Serve POST /predict, POST /predict/batch, GET /healthz, GET /model and the "
-        "OpenAPI docs at /docs. --engine embedded (default) runs uvicorn in this process; "
-        "--engine ray serves the same app on Ray Serve (pip install -e '.[ray]'), starting a "
-        "local Ray unless --address joins a cluster; --engine bare is the load test's baseline "
-        "(FastAPI + ONNX Runtime, JSON pixels only, no checks). Ctrl-C stops it.",
-        formatter_class=formatter,
-    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port")
     group = p.add_mutually_exclusive_group()
@@ -118,20 +103,10 @@ def _serve_ray(args: argparse.Namespace, config, ready) -> int:
     return 0
 
 
-def _loadtest_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
+def _loadtest_options(p: argparse.ArgumentParser) -> None:
     from serving.loadtest import LoadConfig
 
     d = LoadConfig()
-    p = sub.add_parser(
-        "loadtest",
-        help="load-test a server on this machine (loopback only)",
-        description="Send --requests requests at each concurrency level to a server on "
-        "127.0.0.1/localhost (never further), bounded by --max-seconds per level; report "
-        "throughput, p50/p95/p99 latency, errors and the server's memory before/after. "
-        "With --spawn it starts the servers itself (all at once, on free ports), loads them in "
-        "turns and compares them in one run.",
-        formatter_class=formatter,
-    )
     p.add_argument("--url", default=d.url, help="server to load (loopback only)")
     p.add_argument(
         "--concurrency",
@@ -201,63 +176,6 @@ def _stages_table(costs: dict[str, float]) -> str:
     return "\n".join(["| server-side stage (median) | ms |", "| --- | ---: |", *rows])
 
 
-def _triton_parser(sub: argparse._SubParsersAction, formatter: type) -> None:
-    from serving.triton import TritonConfig
-
-    d = TritonConfig()
-    p = sub.add_parser(
-        "export-triton",
-        help="write a Triton Inference Server model repository",
-        description="Write OUT/NAME/config.pbtxt (ONNX Runtime backend, dynamic batching; "
-        "inputs and outputs read from the model's own signature) and OUT/NAME/1/model.onnx, "
-        "the layout `tritonserver --model-repository OUT` loads.",
-        formatter_class=formatter,
-    )
-    p.add_argument("--model", type=Path, default=d.model, help="ONNX model to export")
-    p.add_argument("--out", type=Path, default=d.out, help="model repository folder")
-    p.add_argument("--name", default=d.name, help="model name in the repository")
-    p.add_argument(
-        "--max-batch-size", type=_positive, default=d.max_batch_size, help="Triton's batch cap"
-    )
-    p.add_argument(
-        "--queue-delay-us",
-        type=int,
-        default=d.queue_delay_us,
-        help="how long dynamic batching waits to fill a batch (microseconds)",
-    )
-    p.add_argument(
-        "--kind",
-        choices=("KIND_GPU", "KIND_CPU", "KIND_AUTO"),
-        default=d.kind,
-        help="where Triton runs the model instances",
-    )
-    p.set_defaults(func=cmd_export_triton)
-
-
-def cmd_export_triton(args: argparse.Namespace) -> int:
-    from serving.triton import TritonConfig, export_triton
-
-    config = TritonConfig(
-        model=args.model,
-        out=args.out,
-        name=args.name,
-        max_batch_size=args.max_batch_size,
-        queue_delay_us=args.queue_delay_us,
-        kind=args.kind,
-    )
-    folder = export_triton(config)
-    print(f"wrote {folder / 'config.pbtxt'} and {folder / '1' / 'model.onnx'}")
-    print(f"serve it with: tritonserver --model-repository {config.out}")
-    return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -277,3 +195,25 @@ def _int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected numbers >= 1 like 1,8,64, got {text!r}")
     return values
+
+
+COMMANDS = {
+    "serve": Command(
+        "serve the model over HTTP (embedded uvicorn, or Ray Serve)",
+        "Serve POST /predict, POST /predict/batch, GET /healthz, GET /model and the "
+        "OpenAPI docs at /docs. --engine embedded (default) runs uvicorn in this process; "
+        "--engine ray serves the same app on Ray Serve (pip install -e '.[ray]'), starting a "
+        "local Ray unless --address joins a cluster; --engine bare is the load test's baseline "
+        "(FastAPI + ONNX Runtime, JSON pixels only, no checks). Ctrl-C stops it.",
+        _serve_options,
+    ),
+    "loadtest": Command(
+        "load-test a server on this machine (loopback only)",
+        "Send --requests requests at each concurrency level to a server on "
+        "127.0.0.1/localhost (never further), bounded by --max-seconds per level; report "
+        "throughput, p50/p95/p99 latency, errors and the server's memory before/after. "
+        "With --spawn it starts the servers itself (all at once, on free ports), loads them in "
+        "turns and compares them in one run.",
+        _loadtest_options,
+    ),
+}
