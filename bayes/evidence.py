@@ -225,9 +225,13 @@ def psis_loo(idata, exact: Callable[[], np.ndarray] | None = None) -> LooResult:
     if high.any() and exact is not None:
         pw[high] = exact()[high]
     se = float(np.sqrt(len(pw) * np.var(pw)))
+    # p_loo = lppd - elpd_loo (ArviZ's definition); lppd, the in-sample log predictive density,
+    # does not change with the substitution, so p_loo is recomputed from the new elpd.
+    lppd = float(loo["elpd_loo"]) + float(loo["p_loo"])
     loo = loo.copy()
     loo["loo_i"] = loo["loo_i"].copy(data=pw.reshape(loo["loo_i"].shape))
     loo["elpd_loo"], loo["se"] = float(pw.sum()), se
+    loo["p_loo"] = lppd - float(pw.sum())
     if exact is not None:
         loo["warning"] = False  # the unreliable points were replaced by exact LOO
     return LooResult(
@@ -291,11 +295,13 @@ def chosen_degree(scores: list[DegreeScore]) -> int:
 
 def loo_comparison(scores: list[DegreeScore]) -> dict:
     """``az.compare`` over degrees (elpd differences, their SEs, stacking weights) and the
-    one-standard-error rule: the simplest degree whose elpd is within one SE of the best's.
+    one-standard-error rule: the simplest degree whose elpd lies below the best's by at most
+    one standard error of the paired difference (``dse``: the SE of the pointwise differences
+    to the best degree, not the best degree's own SE).
 
     Returns per-degree lists (in degree order) ``elpd_diff``, ``elpd_diff_se``,
-    ``stacking_weight``, plus ``best`` (largest elpd), ``ties`` (degrees within one SE of it)
-    and ``chosen`` (the smallest of the ties).
+    ``stacking_weight``, plus ``best`` (largest elpd), ``ties`` (degrees within one ``dse``
+    of it) and ``chosen`` (the smallest of the ties).
     """
     import warnings
 

@@ -372,17 +372,19 @@ def predict(model, idata, X_new: np.ndarray, seed: int = 0):
     import pymc as pm
 
     old = {name: model[name].get_value() for name in ("X", "y_obs")}
+    old_obs = np.arange(len(old["y_obs"]))
     with model, warnings.catch_warnings():
         # "Potentials are ignored": the QR prior is a Potential, but its effect is already in
         # the posterior draws; only y is drawn here, given those draws
         warnings.filterwarnings("ignore", message=".*Potentials.*")
-        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
+        new = {"obs": np.arange(len(X_new))}
+        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))}, coords=new)
         try:
             pp = pm.sample_posterior_predictive(
                 idata, var_names=["y"], predictions=True, random_seed=seed, progressbar=False
             )
         finally:
-            pm.set_data(old)  # the model describes the observed data again
+            pm.set_data(old, coords={"obs": old_obs})  # the model describes the data again
     y = pp.predictions["y"].values
     return y.reshape(-1, y.shape[-1])
 
@@ -411,7 +413,8 @@ def prior_predictive(
     )
     model = build_model(X, y, proper)
     with model:
-        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))})
+        new = {"obs": np.arange(len(X_new))}
+        pm.set_data({"X": X_new, "y_obs": np.zeros(len(X_new))}, coords=new)
         prior = pm.sample_prior_predictive(draws=draws, var_names=["w", "y"], random_seed=seed)
     w = prior.prior["w"].values.reshape(draws, -1)
     return {"w": w, "mu": w @ X_new.T, "y": prior.prior_predictive["y"].values.reshape(draws, -1)}

@@ -156,10 +156,12 @@ def build_model(X: np.ndarray, y: np.ndarray, spec: PriorSpec = PriorSpec()):
     spec.validate(n, p)
     if not np.allclose(X[:, 0], 1.0):
         raise ModelError("design column 0 must be the constant 1 (the unpenalized intercept)")
-    coords = {"coef": coef_labels(p), "slope": coef_labels(p)[1:]}
+    # "obs": a named observation dim, so y's draws, log-likelihood and data carry it (not
+    # ArviZ's anonymous y_dim_0); predictions resize it with pm.set_data(..., coords=...).
+    coords = {"coef": coef_labels(p), "slope": coef_labels(p)[1:], "obs": np.arange(n)}
     with pm.Model(coords=coords) as model:
-        X_data = pm.Data("X", X)
-        y_data = pm.Data("y_obs", y)
+        X_data = pm.Data("X", X, dims=("obs", "coef"))
+        y_data = pm.Data("y_obs", y, dims="obs")
         # priors
         sigma = _sigma(spec, y)
         if uses_qr(spec, n, p):
@@ -182,5 +184,5 @@ def build_model(X: np.ndarray, y: np.ndarray, spec: PriorSpec = PriorSpec()):
                 w = pm.Deterministic("w", intercept[None], dims="coef")
         mu = pt.dot(X_data, w)
         # likelihood
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y_data, shape=X_data.shape[0])
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_data, dims="obs")
     return model

@@ -87,6 +87,19 @@ def test_high_pareto_k_points_fall_back_to_exact_loo():
     # and az.compare sees the same numbers
     assert float(loo.elpd_data["elpd_loo"]) == pytest.approx(loo.elpd)
     np.testing.assert_allclose(np.asarray(loo.elpd_data["loo_i"]).ravel(), loo.pointwise)
+    # p_loo = lppd - elpd_loo, with lppd (log of each point's mean likelihood over the draws)
+    # from the log-likelihood itself: unchanged by the substitution, so p_loo moves with elpd
+    import arviz as az
+    from scipy.special import logsumexp
+
+    ll = idata.log_likelihood["y"].values.reshape(-1, len(small.y))
+    lppd = float((logsumexp(ll, axis=0) - np.log(len(ll))).sum())
+    assert float(plain.elpd_data["p_loo"]) == pytest.approx(lppd - plain.elpd, abs=1e-6)
+    assert float(loo.elpd_data["p_loo"]) == pytest.approx(lppd - loo.elpd, abs=1e-6)
+    assert abs(float(loo.elpd_data["p_loo"]) - float(plain.elpd_data["p_loo"])) > 1.0
+    table = az.compare({"psis": plain.elpd_data, "exact": loo.elpd_data})
+    assert table.loc["exact", "p_loo"] == pytest.approx(lppd - loo.elpd, abs=1e-6)
+    assert table.loc["exact", "elpd_loo"] == pytest.approx(loo.elpd)
 
 
 def test_sigma_unknown_type2_ml_matches_sklearn_bayesian_ridge(data):

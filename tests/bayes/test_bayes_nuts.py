@@ -100,6 +100,11 @@ def test_nuts_agrees_with_closed_form_gaussian_posterior(data, normal_fit):
 def test_log_likelihood_and_monomial_coefficients_are_stored(data, normal_fit):
     res, _ = normal_fit
     assert res.idata.log_likelihood["y"].shape == (4, 1000, 50)
+    # y's observations are a named dim (not ArviZ's anonymous y_dim_0), in data order
+    assert res.idata.log_likelihood["y"].dims == ("chain", "draw", "obs")
+    assert res.idata.observed_data["y"].dims == ("obs",)
+    np.testing.assert_array_equal(res.idata.observed_data["obs"], np.arange(50))
+    np.testing.assert_allclose(res.idata.observed_data["y"], data.y)
     w = res.idata.posterior["w"].values.reshape(-1, 6)
     # an independent conversion: on x in [-1, 1] the Legendre series in x is numpy's leg2poly
     expected = np.array([np.polynomial.legendre.leg2poly(c) for c in w[:50]])
