@@ -23,14 +23,14 @@ def open_onnx_model(model_path: str | Path):
 
 def onnx_logits(model_path: str | Path, pixels: np.ndarray, batch: int = 1000) -> np.ndarray:
     """Logits from an ONNX file for float32 [N,1,28,28] pixels in [0,1], checked as they come."""
-    from serving.session import check_outputs, logits_output
+    from serving.session import check_outputs, logits_output, run_session
 
     session = open_onnx_model(model_path)
     name, output = session.get_inputs()[0].name, logits_output(session).name
     chunks = []
     for i in range(0, len(pixels), batch):
         x = pixels[i : i + batch]
-        (logits,) = session.run([output], {name: x})
+        (logits,) = run_session(session, [output], {name: x}, model_path)
         check_outputs({output: logits}, len(x), model_path)
         chunks.append(logits)
     return np.concatenate(chunks)

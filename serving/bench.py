@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL, open_session
+from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL, open_session, run_session
 
 Runner = Callable[[np.ndarray], object]
 
@@ -65,7 +65,7 @@ def torch_runner(checkpoint: Path | None, threads: int | None) -> Runner:
 def onnx_runner(path: Path, threads: int | None) -> Runner:
     session = open_session(path, threads)
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    return lambda x: run_session(session, None, {name: x}, path)[0]
 
 
 def latency_ms(run: Runner, x: np.ndarray, runs: int, warmup: int) -> np.ndarray:

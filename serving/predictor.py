@@ -23,6 +23,7 @@ from serving.session import (
     logits_output,
     metadata,
     open_session,
+    run_session,
 )
 
 __all__ = [
@@ -111,7 +112,9 @@ class Predictor:
         parts = []
         for i in range(0, len(x), CHUNK):
             chunk = x[i : i + CHUNK]
-            out = self.session.run(self._outputs, {self.input_name: chunk})
+            out = run_session(
+                self.session, self._outputs, {self.input_name: chunk}, self.model_path
+            )
             check_outputs(
                 dict(zip(self._outputs[:2], out, strict=False)), len(chunk), self.model_path
             )

@@ -32,9 +32,11 @@ from serving.session import (
     INT8_MODEL,
     PROBABILITIES,
     ModelError,
+    ModelRunError,
     check_outputs,
     logits_output,
     open_session,
+    run_session,
 )
 
 # Operators that only a quantized graph holds: quantizing one again breaks it ("two nodes with
@@ -132,20 +134,26 @@ def quantize_model(
     )
     with tempfile.TemporaryDirectory() as tmp:
         prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
-        quant_pre_process(str(config.model), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared),
-            str(quantized),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=config.per_channel,
-            reduce_range=config.reduce_range,
-            calibrate_method=METHODS[config.method],
-            # A Bayesian graph's posterior head stays fp32 (serving/graph_head.py says why).
-            nodes_to_exclude=head_nodes(onnx.load(str(prepared))),
-        )
+        try:
+            quant_pre_process(str(config.model), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=config.per_channel,
+                reduce_range=config.reduce_range,
+                calibrate_method=METHODS[config.method],
+                # A Bayesian graph's posterior head stays fp32 (serving/graph_head.py says why).
+                nodes_to_exclude=head_nodes(onnx.load(str(prepared))),
+            )
+        except Exception as exc:  # noqa: BLE001 - calibration runs the model: any failure
+            text = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise ModelRunError(
+                f"{config.model} failed while being calibrated ({text}); nothing was written"
+            ) from exc
         model = onnx.load(str(quantized))
     result: dict[str, object] = {"out": str(config.out)}
     extra = {}
@@ -229,7 +237,7 @@ def test_accuracy(session: ort.InferenceSession, images: np.ndarray, labels: np.
     correct = 0
     for i in range(0, len(images), 500):
         x = images[i : i + 500, None].astype(np.float32) / 255.0
-        (logits,) = session.run([output], {name: x})
+        (logits,) = run_session(session, [output], {name: x}, "the model")
         check_outputs({output: logits}, len(x), "the model")
         correct += int((logits.argmax(1) == labels[i : i + 500]).sum())
     return correct / len(images)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +19,20 @@ INT8_MODEL = ROOT / "models" / "mnist_cnn_int8.onnx"
 INPUT_SHAPE = (1, 28, 28)  # after the batch axis
 CLASSES = 10
 FLOAT_TENSOR = "tensor(float)"
+# Operators a digit model never needs and a hostile file can use to run without end (a Loop of
+# 10^15 steps hung `serving predict` forever). Scan is bounded by its input; If runs once.
+UNBOUNDED_OPS = frozenset({"Loop"})
+TEST_RUN_LIMIT_S = 10.0  # a digit model answers one image in milliseconds
+QUIET = 4  # ONNX Runtime logs only fatal errors: ours are one line, its own are coloured noise
+ort.set_default_logger_severity(QUIET)
 
 
 class ModelError(ValueError):
     """The file is missing, unreadable or not a [N,1,28,28] -> [N,10] digit model."""
+
+
+class ModelRunError(ModelError):
+    """The model failed while running (out of memory, a bad kernel, a time limit)."""
 
 
 def session_options(
@@ -38,7 +51,7 @@ def session_options(
                 f"intra_op_threads must be >= 1 (or None for all cores), got {intra_op_threads}"
             )
         options.intra_op_num_threads = intra_op_threads
-    options.log_severity_level = 3  # errors only: no optimizer chatter on the console
+    options.log_severity_level = QUIET  # failures reach us as exceptions, told in one line
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -55,11 +68,11 @@ def open_session(
             f"model file {path} does not exist; export one with `python -m cnn export "
             "--checkpoint runs/mnist/checkpoint.pt --out models/mnist_cnn.onnx` or pass --model"
         )
+    options = session_options(intra_op_threads, spinning)  # a bad thread count is not the file's
+    check_operators(path)
     try:
         session = ort.InferenceSession(
-            str(path),
-            sess_options=session_options(intra_op_threads, spinning),
-            providers=["CPUExecutionProvider"],
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # ONNX Runtime raises its own pybind error types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -68,7 +81,83 @@ def open_session(
             "`python -m cnn export` or pass another --model"
         ) from exc
     check_signature(session, path)
+    trial_run(session, path)
     return session
+
+
+def check_operators(path: Path) -> None:
+    """ModelError when the graph (or any subgraph or function in it) holds an operator that
+    can run without end; unreadable files are left to ONNX Runtime's own message."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - InferenceSession says what is wrong with the file
+        return
+    found = sorted({node.op_type for node in _nodes(model)} & UNBOUNDED_OPS)
+    if found:
+        raise ModelError(
+            f"{path} is not a digit model: it holds {', '.join(found)} operators, which can run "
+            "without end (a digit model needs none); re-export it with `python -m cnn export`"
+        )
+
+
+def _nodes(model) -> Iterator:
+    graphs = [model.graph, *(f for f in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            yield node
+            for attribute in node.attribute:
+                graphs.extend([attribute.g] if attribute.HasField("g") else [])
+                graphs.extend(attribute.graphs)
+
+
+def trial_run(session: ort.InferenceSession, path: str | Path) -> None:
+    """Run one blank image under a time limit: a model that hangs, or asks for more memory than
+    there is, is refused at load (in one line) instead of failing each request later."""
+    outputs = [o.name for o in session.get_outputs()]
+    feed = {session.get_inputs()[0].name: np.zeros((1, *INPUT_SHAPE), np.float32)}
+    run_session(
+        session, outputs, feed, path, limit_s=TEST_RUN_LIMIT_S, what="a test run on one image"
+    )
+
+
+def run_session(
+    session: ort.InferenceSession,
+    outputs: list[str] | None,
+    feed: dict[str, np.ndarray],
+    path: str | Path,
+    limit_s: float | None = None,
+    what: str = "while running",
+) -> list[np.ndarray]:
+    """session.run, with ONNX Runtime's failures (allocation, kernels, time limit) as one
+    ModelRunError line naming the file."""
+    options = ort.RunOptions()
+    options.log_severity_level = QUIET
+    timer = None
+    if limit_s is not None:
+        timer = threading.Timer(limit_s, lambda: setattr(options, "terminate", True))
+        timer.daemon = True
+        timer.start()
+    try:
+        return session.run(outputs, feed, options)
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own pybind error types
+        asked = re.search(r"Failed to allocate memory for requested buffer of size (\d+)", str(exc))
+        if limit_s is not None and options.terminate:
+            reason = f"no answer within {limit_s:g} s"
+        elif asked:
+            reason = f"it asked for {int(asked.group(1)) / 1e9:.3g} GB of memory"
+        else:
+            text = " ".join(str(exc).split())
+            reason = text[:200] + ("..." if len(text) > 200 else "") or type(exc).__name__
+        raise ModelRunError(
+            f"{path} failed {what} ({reason}): not a working digit model; re-export it with "
+            "`python -m cnn export` or pass another --model"
+        ) from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 LOGITS, PROBABILITIES = "logits", "probabilities"  # output names of `python -m cnn export`

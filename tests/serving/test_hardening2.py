@@ -5,11 +5,15 @@ refused at load or fail in one line, and every output that is an input is refuse
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, ImageDraw
 
 from serving import preprocess
@@ -137,3 +141,175 @@ def test_a_float_tiff_in_0_1_is_read_as_it_is():
 def test_a_float_tiff_outside_0_1_is_refused_in_one_line(scale: float):
     with pytest.raises(ImageReadError, match=r"scan.tif: float gray image with values in .*0\.\.1"):
         read_image(_tiff(_digit_one().astype(np.float32) * scale), name="scan.tif")
+
+
+# ---- hostile models: refused at load, or one line when they fail at run time ---------------
+
+
+def _io():
+    x = helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 1, 28, 28])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])
+    return x, y
+
+
+def _logits_nodes(extra: str):
+    # logits = Flatten(pixels)[:, :10] + extra (a scalar)
+    return [
+        helper.make_node("Flatten", ["pixels"], ["flat"]),
+        helper.make_node("Slice", ["flat", "start", "stop", "axis"], ["first10"]),
+        helper.make_node("Add", ["first10", extra], ["logits"]),
+    ]
+
+
+def _inits(**more):
+    base = {
+        "start": np.array([0], np.int64),
+        "stop": np.array([10], np.int64),
+        "axis": np.array([1], np.int64),
+    }
+    base.update(more)
+    return [numpy_helper.from_array(v, k) for k, v in base.items()]
+
+
+def _save(graph, path):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def loop_model(path, steps=10**15):
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
+        ],
+        [numpy_helper.from_array(np.array(0.0, np.float32), "one")],
+    )
+    x, y = _io()
+    nodes = [
+        helper.make_node("Loop", ["trips", "cond", "zero"], ["acc"], body=body),
+        *_logits_nodes("acc"),
+    ]
+    inits = _inits(
+        trips=np.array(steps, np.int64), cond=np.array(True), zero=np.array(0.0, np.float32)
+    )
+    return _save(helper.make_graph(nodes, "g", [x], [y], inits), path)
+
+
+def huge_memory_model(path, shape=(20000, 20000, 100)):
+    x, y = _io()
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape",
+            ["shape"],
+            ["big"],
+            value=numpy_helper.from_array(np.array([1.0], np.float32)),
+        ),
+        helper.make_node("ReduceMax", ["big"], ["peak"], keepdims=0),
+        *_logits_nodes("peak"),
+    ]
+    inits = _inits(shape=np.array(shape, np.int64))
+    return _save(helper.make_graph(nodes, "g", [x], [y], inits), path)
+
+
+def batch_bomb_model(path):
+    """Fine for one image, asks for N x 10^11 floats for a batch of N > 1: passes the test run."""
+    x, y = _io()
+    nodes = [
+        helper.make_node("Shape", ["pixels"], ["pshape"]),
+        helper.make_node("Slice", ["pshape", "start", "one_i", "axis0"], ["n"]),
+        helper.make_node("Sub", ["n", "one_i"], ["nm1"]),
+        helper.make_node("Mul", ["nm1", "huge"], ["count"]),
+        helper.make_node("Add", ["count", "one_i"], ["count1"]),
+        helper.make_node(
+            "ConstantOfShape",
+            ["count1"],
+            ["big"],
+            value=numpy_helper.from_array(np.array([1.0], np.float32)),
+        ),
+        helper.make_node("ReduceMax", ["big"], ["peak"], keepdims=0),
+        *_logits_nodes("peak"),
+    ]
+    inits = _inits(
+        one_i=np.array([1], np.int64),
+        axis0=np.array([0], np.int64),
+        huge=np.array([40 * 10**9], np.int64),
+    )
+    return _save(helper.make_graph(nodes, "g", [x], [y], inits), path)
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (loop_model, "holds Loop operators, which can run without end"),
+        (huge_memory_model, "failed a test run on one image .it asked for 160 GB of memory"),
+    ],
+)
+def test_a_model_that_hangs_or_asks_for_160_gb_is_refused_at_load(tmp_path, make, reason):
+    """The old failures: a Loop of 10^15 steps hung `serving predict` forever; 160 GB at run
+    time gave a 22-27-line traceback in serve, evaluate, quantize, bench and robustness."""
+    from serving.session import ModelError, open_session
+
+    path = make(tmp_path / "hostile.onnx")
+    with pytest.raises(ModelError, match=reason):
+        open_session(path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving",
+            "predict",
+            str(ROOT / "examples" / "digit_3.png"),
+            "--model",
+            str(path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+    assert "hostile.onnx" in done.stderr and "onnxruntime" not in done.stderr.split("(")[0]
+
+
+def test_the_time_limit_stops_a_model_the_operator_check_misses(tmp_path, monkeypatch):
+    """Second line of defence: a slow graph is stopped by the test run's time limit."""
+    from serving import session
+
+    monkeypatch.setattr(session, "UNBOUNDED_OPS", frozenset())
+    monkeypatch.setattr(session, "TEST_RUN_LIMIT_S", 0.5)
+    with pytest.raises(session.ModelRunError, match=r"no answer within 0.5 s"):
+        session.open_session(loop_model(tmp_path / "slow.onnx", steps=10**12))
+
+
+def test_a_model_that_fails_only_on_batches_fails_in_one_line(tmp_path, mnist_test):
+    """Passes the one-image test run, asks for 40 GB per extra image: evaluate, bench,
+    robustness, quantize and the HTTP server get a ModelRunError line, not a traceback."""
+    from serving.predictor import Predictor
+    from serving.session import ModelRunError
+
+    path = batch_bomb_model(tmp_path / "batch.onnx")
+    predictor = Predictor(path)
+    assert predictor.predict(mnist_test.images[:1]).logits.shape == (1, 10)
+    with pytest.raises(ModelRunError, match=r"batch.onnx failed while running .it asked for"):
+        predictor.predict(mnist_test.images[:4])
+    done = subprocess.run(
+        [sys.executable, "-m", "cnn", "evaluate", "--model", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "it asked for" in done.stderr and "[E:onnxruntime" not in done.stderr
