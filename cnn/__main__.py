@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnn.cli_format import DefaultsHelpFormatter
-from cnn.data import MnistError
-from cnn.labs.cli import positive_int
+from cnn.cli_format import DefaultsHelpFormatter, positive_int
+from serving.cli_groups import command_requested
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``argv`` only the lab or reader command it names gets its options
+    (their defaults live beside torch), so ``--help`` answers at once."""
     from cnn.train_config import RECIPES, TrainConfig
 
     d = TrainConfig()
@@ -158,10 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cnn.labs.cli import add_lab_parsers
 
-    add_lab_parsers(sub)
-    from cnn.reader.cli import add_posterior_parsers
+    add_lab_parsers(sub, argv)
+    from cnn.reader.cli import HELP, add_posterior_parsers
 
-    add_posterior_parsers(sub)
+    if argv is None or command_requested(argv) in HELP:
+        add_posterior_parsers(sub)
+    else:
+        for name, text in HELP.items():
+            sub.add_parser(name, help=text)
     return parser
 
 
@@ -188,7 +193,9 @@ def _train_seeds(config, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    from cnn.data import MnistError
     from cnn.labs.cli import LAB_COMMANDS, run_lab
 
     if args.command in LAB_COMMANDS:

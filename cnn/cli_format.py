@@ -1,4 +1,5 @@
-"""One argparse help style for every command: defaults shown where they say something."""
+"""One argparse help style for every command (defaults shown where they say something), and
+the argument types that turn a bad count into one clear line instead of a crash deep inside."""
 
 from __future__ import annotations
 
@@ -19,3 +20,30 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         ):
             return help_text
         return super()._get_help_string(action)
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts: a clear message instead of a crash deep inside on 0 or -1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
+def dashed(text: str) -> str:
+    """Accept glorot_normal as well as glorot-normal (Keras spells it with an underscore)."""
+    return text.replace("_", "-")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from cnn.labs.config import INIT_TITLES  # noqa: F401 - re-exported for the app pages
+
 BLOCK_PARAMETERS = 41_601  # 1,100 + 4 x 10,100 + 101
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": torch.sigmoid,
@@ -31,15 +33,6 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "glorot-uniform": nn.init.xavier_uniform_,
     "he-normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
     "he-uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
-}
-INIT_TITLES = {
-    "normal-0.01": "Normal σ = 0.01",
-    "normal-0.1": "Normal σ = 0.10",
-    "normal-1.0": "Normal σ = 1.00",
-    "glorot-normal": "Glorot Normal",
-    "glorot-uniform": "Glorot Uniform",
-    "he-normal": "He Normal",
-    "he-uniform": "He Uniform",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from cnn.labs.config import DEFAULT_CHECKPOINT, ConvLabConfig
 from cnn.labs.conv import (
     conv2d,
     dropped_inputs,
@@ -17,9 +18,6 @@ from cnn.labs.conv import (
     windows_1d,
 )
 from cnn.labs.report import LabResult
-
-# The shipped model: its weights rebuild the PyTorch net, so no training run is needed.
-DEFAULT_CHECKPOINT = str(Path(__file__).resolve().parents[2] / "models" / "mnist_cnn.onnx")
 
 _X1 = [[0, 1, 2, 1, 0], [4, 1, 0, 1, 0], [2, 0, 1, 1, 1], [1, 2, 3, 1, 0], [0, 4, 3, 2, 0]]
 _K1 = [[0, 1, 0], [1, 0, 1], [2, 1, 0]]
@@ -130,12 +128,6 @@ def feature_maps(model, image: np.ndarray) -> list[np.ndarray]:
     x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)[None, None]
     with torch.no_grad():
         return [m[0].numpy() for m in model.features(x)]
-
-
-@dataclass(frozen=True)
-class ConvLabConfig:
-    checkpoint: str = DEFAULT_CHECKPOINT
-    digit_index: int = 0  # index into the MNIST test set
 
 
 def conv_lab(config: ConvLabConfig = ConvLabConfig(), image: np.ndarray | None = None) -> LabResult:

@@ -29,19 +29,10 @@ from torch.nn import functional as F
 
 from cnn.labs.ball import BallData, make_ball
 from cnn.labs.block import ACTIVATIONS, INITIALIZERS, BlockModel
+from cnn.labs.config import PROFILE, PROFILE_EXTRA, InitLabConfig
 from cnn.labs.report import LabResult
 
 QUANTITIES = ("z", "activations", "weights", "gradients")
-PROFILE = ("activation_std", "signal_std", "weight_grad_std", "grad_to_weight")
-PROFILE_EXTRA = ("per_sample_grad_to_weight", "cancellation")
-PROFILE_TITLES = {
-    "activation_std": "activations (std)",
-    "signal_std": "per-sample signal dL/dh (std)",
-    "weight_grad_std": "weight gradients dL/dW (std)",
-    "grad_to_weight": "gradient / weight (std ratio)",
-    "per_sample_grad_to_weight": "per-sample gradient / weight (std ratio)",
-    "cancellation": "batch / per-sample gradient (std ratio)",
-}
 
 
 @dataclass(frozen=True)
@@ -289,16 +280,6 @@ def course_claims(
             "layer than in the last",
         )  # fmt: skip
     return claims
-
-
-@dataclass(frozen=True)
-class InitLabConfig:
-    activation: str = "all"  # one of ACTIVATIONS or "all"
-    init: str = "all"  # one of INITIALIZERS or "all"
-    seed: int = 0
-    seeds: int = 10  # seeds behind the medians and bands
-    train_epochs: int = 5  # the "does it train?" run; 0 skips it
-    train_seeds: int = 1
 
 
 def _pick(value: str, options: Iterable[str], flag: str) -> list[str]:

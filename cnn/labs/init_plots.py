@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from cnn.labs.block import INIT_TITLES
+from cnn.labs.config import INIT_TITLES, PROFILE, PROFILE_TITLES
 
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X")
@@ -52,8 +52,6 @@ def _style(k: int) -> dict[str, Any]:
 def profile_figure(profiles: dict[tuple[str, str], dict[str, np.ndarray]], n_seeds: int) -> Figure:
     """Per activation (rows) the four per-layer numbers (columns), one line per initializer:
     the median over seeds, shaded from the smallest to the largest seed."""
-    from cnn.labs.init import PROFILE, PROFILE_TITLES
-
     acts = list(dict.fromkeys(a for a, _ in profiles))
     fig = Figure(figsize=(12, 2.9 * len(acts) + 0.7), layout="constrained")
     axes = fig.subplots(len(acts), len(PROFILE), squeeze=False)

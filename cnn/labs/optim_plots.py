@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from cnn.labs.config import NAMES
+
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
@@ -20,8 +22,6 @@ def _style(k: int) -> dict[str, Any]:
 def race_sweep_figure(ball: dict[str, dict[str, Any]]) -> Figure:
     """Left: median validation accuracy per learning rate (band: min to max over seeds), the
     chosen rate circled. Right: training BCE at each optimizer's own best rate."""
-    from cnn.labs.optim_race import NAMES
-
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     ax, loss_ax = fig.subplots(1, 2)
     for k, (name, r) in enumerate(ball.items()):
@@ -51,8 +51,6 @@ def race_sweep_figure(ball: dict[str, dict[str, Any]]) -> Figure:
 
 def rprop_figure(rb: dict[str, Any]) -> Figure:
     """Training BCE per epoch, full batch vs mini-batches, for RProp and a control optimizer."""
-    from cnn.labs.optim_race import NAMES
-
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     names = [k for k, v in rb.items() if isinstance(v, dict)]
@@ -74,8 +72,6 @@ def rprop_figure(rb: dict[str, Any]) -> Figure:
 def trajectories_figure(fn, paths: dict[str, np.ndarray]) -> Figure:
     """Left: each optimizer's path from the start (o) over log-spaced contours, the minimum a
     star. Right: distance to the minimum per step, which tells apart paths that overlap."""
-    from cnn.labs.optim_race import NAMES
-
     fig = Figure(figsize=(12, 5.2), layout="constrained")
     ax, dist_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
     xs = np.linspace(*fn.xlim, 300)

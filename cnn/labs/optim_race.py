@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from cnn.labs.ball import make_ball
+from cnn.labs.config import LR_GRID, RACERS, OptimLabConfig
 from cnn.labs.optimizers import SGD, Adadelta, Adagrad, Adam, Momentum, Nesterov, RProp
 from cnn.labs.report import LabResult
 from cnn.labs.stacked import StackedMLP
@@ -37,14 +38,8 @@ FACTORIES: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": Adam,
     "adam-bc": lambda ps, **kw: Adam(ps, bias_correction=True, **kw),
 }
-RACERS: tuple[str, ...] = tuple(FACTORIES)
-# Display names, short enough for a table column (pages, plot legends).
-NAMES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
-         "adadelta": "Adadelta", "rprop": "RProp", "adam": "Adam (course's)",
-         "adam-bc": "Adam (bias-corrected)"}  # fmt: skip
 # Settings besides the learning rate (the course's usual values).
 FIXED: dict[str, dict[str, Any]] = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9}}
-LR_GRID: tuple[float, ...] = tuple(float(f"{10**e:.2g}") for e in np.arange(-3.5, 0.6, 0.5))
 
 
 @dataclass(frozen=True)
@@ -343,18 +338,6 @@ def path_summary(function: str, paths: dict[str, np.ndarray]) -> dict[str, dict[
                      "final_distance": float(dist[-1]),
                      "first_step_within_0.1": int(hit[0]) if len(hit) else None}  # fmt: skip
     return out
-
-
-@dataclass(frozen=True)
-class OptimLabConfig:
-    ball_steps: int = 100  # full-batch steps per run on the ball data
-    function_steps: int = 2000
-    functions: tuple[str, ...] = ("rosenbrock", "beale")
-    optimizers: tuple[str, ...] = RACERS
-    seed: int = 0  # the ball data's seed and the first weight seed
-    seeds: int = 3  # weight seeds per learning rate
-    lrs: tuple[float, ...] = LR_GRID
-    rprop_epochs: int = 30  # the RProp full- vs mini-batch demonstration; 0 skips it
 
 
 def optim_lab(

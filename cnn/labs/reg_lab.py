@@ -8,7 +8,7 @@ and compares AdamW with L2 in the loss under Adam.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -17,27 +17,11 @@ from torch import nn
 
 from cnn.labs.ball import make_ball
 from cnn.labs.block import BlockModel
+from cnn.labs.config import RegLabConfig
 from cnn.labs.fit import accuracy, fit_full_batch
 from cnn.labs.reg_path import ADAM_METHODS, SGD_METHODS, PathConfig, adamw_vs_l2, lambda_path
 from cnn.labs.regularization import weight_penalty
 from cnn.labs.report import LabResult
-
-
-@dataclass(frozen=True)
-class RegLabConfig:
-    noise_features: int = 10  # pure-noise inputs appended to the 10 real ones
-    l1: float = 3e-3
-    l2: float = 3e-3
-    steps: int = 800  # full-batch Adam steps, lr decaying linearly to 0
-    lr: float = 0.01
-    units: int = 32
-    hidden: int = 2
-    near_zero: float = 0.01  # |w| below this counts as "near zero"
-    keep_fraction: float = 0.1  # a feature is kept while its weight norm is >= 10% of the largest
-    dropout_p: float = 0.5
-    seed: int = 0
-    path_steps: int = 300  # steps per run of the lambda path (reg_path); 0 skips it
-    path_seeds: int = 3
 
 
 def _train(config: RegLabConfig, l1: float, l2: float, data, progress) -> nn.Module:

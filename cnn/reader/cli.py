@@ -10,6 +10,13 @@ from pathlib import Path
 from cnn.data import MnistError
 from cnn.labs.cli import FORMATTER, positive_int
 
+# One line each, for `python -m cnn --help`, which lists these without importing the reader.
+HELP = {
+    "posterior": "fit the last-layer Laplace posterior + feature density; write the Bayesian ONNX",
+    "uncertainty": "compare MAP, temperature, MC dropout, ensemble, Laplace, the feature density "
+    "(DDU: a Gaussian per class on the CNN's features) and the served graph",
+}
+
 
 def _rate(text: str) -> float:
     value = float(text)
@@ -26,7 +33,7 @@ def add_posterior_parsers(sub: argparse._SubParsersAction) -> None:
     d = PosteriorConfig()
     p = sub.add_parser(
         "posterior",
-        help="fit the last-layer Laplace posterior + feature density; write the Bayesian ONNX",
+        help=HELP["posterior"],
         formatter_class=FORMATTER,
         description="Last-layer Laplace (laplace-torch, prior precision by marginal likelihood) "
         "and class-conditional feature Gaussians fitted on the 55,000 training images; "
@@ -60,7 +67,7 @@ def add_posterior_parsers(sub: argparse._SubParsersAction) -> None:
     u = UncertaintyConfig()
     p = sub.add_parser(
         "uncertainty",
-        help="compare MAP, temperature, MC dropout, ensemble, Laplace, DDU and the served graph",
+        help=HELP["uncertainty"],
         formatter_class=FORMATTER,
         description="MNIST test accuracy/NLL/ECE/Brier and digit-vs-non-digit AUROC, "
         "overconfidence and abstention on drawn-like digits and the project's own non-digit "
