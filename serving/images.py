@@ -66,10 +66,14 @@ def read_image(
     try:
         with Image.open(source, formats=FORMATS) as image:
             _check_size(image.size, max_pixels, label)  # header only: nothing decoded yet
-            if max_side is not None and image.format == "JPEG":
+            if (
+                max_side is not None
+                and image.format == "JPEG"
+                and _factor(image.size, max_side) > 1
+            ):
                 image.draft(image.mode, _reduced(image.size, max_side))  # decode at 1/2..1/8
             image.load()
-            if max_side is None or max(image.size) <= max_side:
+            if max_side is None or _factor(image.size, max_side) <= 1:
                 upright = ImageOps.exif_transpose(image)
             else:  # reduce first: a transposed copy of 40 megapixels would cost 160 MB more
                 upright = _orient(_reduce(image, max_side), image.getexif().get(ORIENTATION))
@@ -139,15 +143,22 @@ _TRANSPOSE = {
 }
 
 
+KEEP_SIDE = 32  # a reduction stops before the short side drops below this (a 10000x8 strip)
+
+
+def _factor(size: tuple[int, int], max_side: int) -> float:
+    return min(max(size) / max_side, min(size) / KEEP_SIDE)
+
+
 def _reduced(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    factor = max(size) / max_side
+    factor = max(1.0, _factor(size, max_side))
     return max(1, round(size[0] / factor)), max(1, round(size[1] / factor))
 
 
 def _reduce(image: Image.Image, max_side: int) -> Image.Image:
     """Area-averaged to ``max_side``, in a mode that averages (PIL takes the nearest pixel in
     palette and 1-bit images, and premultiplies alpha in RGBA)."""
-    if max(image.size) <= max_side:
+    if _factor(image.size, max_side) <= 1:
         return image
     if image.mode not in ("L", "RGB", "RGBA", "I;16", "I", "F"):
         image = image.convert(_plain_mode(image))

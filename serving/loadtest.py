@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import ipaddress
 import json
 import os
 import shlex
@@ -28,11 +29,10 @@ import aiohttp
 import anyio
 import httpx
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 
 from serving.session import ROOT
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 EXAMPLE_IMAGE = ROOT / "examples" / "digit_3.png"
 START_TIMEOUT_S = 180.0  # a local Ray takes tens of seconds on 2 busy cores
 
@@ -60,15 +60,24 @@ class LoadConfig:
 
 
 def check_loopback(url: str) -> None:
-    """ValueError unless the URL points at this machine: the tool never loads anyone else."""
+    """ValueError unless the URL points at this machine: the tool never loads anyone else.
+
+    The name is resolved and every address it has must be loopback (a name that merely starts
+    with "127." can point anywhere: 127.attacker.example)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or parts.hostname is None:
         raise ValueError(f"{url!r} is not an http:// URL; use e.g. http://127.0.0.1:8000")
-    if parts.hostname not in LOOPBACK and not parts.hostname.startswith("127."):
-        raise ValueError(
-            f"{url!r} is not on this machine; the load test only targets loopback "
-            "(127.0.0.1, localhost, ::1)"
-        )
+    refused = (
+        f"{url!r} is not on this machine; the load test only targets loopback "
+        "(127.0.0.1, localhost, ::1)"
+    )
+    try:
+        infos = socket.getaddrinfo(parts.hostname, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"{refused}: cannot resolve {parts.hostname!r} ({exc})") from None
+    addresses = {info[4][0].split("%")[0] for info in infos}  # drop an IPv6 zone (%lo)
+    if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        raise ValueError(f"{refused}: {parts.hostname} is {', '.join(sorted(addresses))}")
 
 
 def request_body(config: LoadConfig) -> tuple[bytes, str]:
@@ -356,7 +365,7 @@ def _ms(stage: Callable[[], Any], repeats: int) -> float:
 
 def bare_app(model: Path, threads: int = 1) -> FastAPI:
     """The baseline: FastAPI + one ONNX Runtime session, JSON pixels in, digit out, no checks."""
-    from serving.session import open_session
+    from serving.session import ModelError, open_session, run_session
 
     session = open_session(model, threads, spinning=False)
     name = session.get_inputs()[0].name
@@ -374,14 +383,30 @@ def bare_app(model: Path, threads: int = 1) -> FastAPI:
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
-        pixels = np.asarray(json.loads(await request.body())["pixels"], np.float32)
-        logits = await _in_thread(session.run, None, {name: pixels.reshape(1, 1, 28, 28)})
+        pixels = bare_pixels(await request.body())
+        try:
+            logits = await _in_thread(
+                run_session, session, None, {name: pixels.reshape(1, 1, 28, 28)}, model
+            )
+        except ModelError as exc:
+            raise HTTPException(500, str(exc)) from None
         z = logits[0][0].astype(np.float64)
         p = np.exp(z - z.max())
         p /= p.sum()
         return {"digit": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}
 
     return app
+
+
+def bare_pixels(body: bytes) -> np.ndarray:
+    """JSON pixels checked as the embedded engine checks them (400/422 and one line: broken
+    JSON, no "pixels", wrong shape, NaN, values outside 0..1); nothing else is read."""
+    from serving.http_app import PIXELS_HINT, parse_json, pixels_array
+
+    value = parse_json(body)
+    if not isinstance(value, dict) or "pixels" not in value:
+        raise HTTPException(422, f'JSON body needs a "pixels" field; {PIXELS_HINT}')
+    return pixels_array(value["pixels"], batch=False)
 
 
 async def _in_thread(func: Callable, *args: Any) -> Any:

@@ -313,3 +313,128 @@ def test_a_model_that_fails_only_on_batches_fails_in_one_line(tmp_path, mnist_te
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "it asked for" in done.stderr and "[E:onnxruntime" not in done.stderr
+
+
+# ---- HTTP: limits as README promises them, one line, no traceback --------------------------
+GOOD_PNG = (ROOT / "examples" / "digit_3.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from serving.http_app import LocalBackend, ServerConfig, create_app
+
+    backend = LocalBackend(ServerConfig(model=MAP_MODEL))
+    return TestClient(create_app(backend=backend), raise_server_exceptions=False)
+
+
+def test_300_multipart_files_get_413_as_readme_promises(client):
+    """The old failure: starlette's own max_files refusal came back as 400."""
+    files = [("files", (f"{i}.png", GOOD_PNG)) for i in range(300)]
+    reply = client.post("/predict/batch", files=files)
+    assert reply.status_code == 413, reply.text
+    assert reply.json()["detail"] == "more than 256 files, over the limit of 256; send fewer"
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.5])
+def test_uniform_json_pixels_are_no_digit(client, value: float):
+    """The old failure: all-ones pixels read as "2" at 88%. All one value is no digit, as a
+    uniform image file is (digit null)."""
+    reply = client.post("/predict", json={"pixels": np.full((28, 28), value).tolist()})
+    assert reply.status_code == 200 and reply.json()["digit"] is None, reply.text
+    one = np.zeros((28, 28))
+    one[4:24, 12:16] = 1
+    assert client.post("/predict", json={"pixels": one.tolist()}).json()["digit"] == 1
+
+
+def test_a_client_that_disconnects_mid_body_is_one_line():
+    """The old failure: ClientDisconnect escaped as 60 lines of traceback in the server log."""
+    import anyio
+    from fastapi import HTTPException
+    from starlette.requests import Request
+
+    from serving.http_app import _bounded_body
+
+    messages = iter(
+        [{"type": "http.request", "body": b'{"pix', "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict:
+        return next(messages)
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    with pytest.raises(HTTPException) as refused:
+        anyio.run(_bounded_body, request, 10_000)
+    assert refused.value.status_code == 400 and "disconnected" in refused.value.detail
+
+
+@pytest.fixture(scope="module")
+def bare_client():
+    from fastapi.testclient import TestClient
+
+    from serving.loadtest import bare_app
+
+    return TestClient(bare_app(MAP_MODEL), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "body, kind, status, detail",
+    [
+        (b'{"pixels": [[NaN]]}', "application/json", 422, "shape [1, 1]"),
+        ("nan", "application/json", 422, "NaN or infinity"),
+        ("five", "application/json", 422, "must lie in [0, 1]"),
+        (b'{"pixels": [[0.5, 0.5]]}', "application/json", 422, "expected [28, 28]"),
+        (GOOD_PNG, "image/png", 400, "not valid JSON"),
+        (b"{}", "application/json", 422, '"pixels" field'),
+    ],
+)
+def test_the_bare_engine_validates_like_the_embedded_one(bare_client, body, kind, status, detail):
+    """The old failure: 500 with a traceback for NaN, a wrong shape or a PNG; 5.0 accepted."""
+    if body == "nan":
+        body = b'{"pixels": [' + b",".join([b"[" + b",".join([b"NaN"] * 28) + b"]"] * 28) + b"]}"
+    elif body == "five":
+        body = orjson_body(np.full((28, 28), 5.0))
+    reply = bare_client.post("/predict", content=body, headers={"content-type": kind})
+    assert reply.status_code == status and detail in reply.json()["detail"], reply.text
+    one = np.zeros((28, 28))
+    one[4:24, 12:16] = 1
+    assert bare_client.post("/predict", content=orjson_body(one)).json()["digit"] == 1
+
+
+def orjson_body(pixels: np.ndarray) -> bytes:
+    import json
+
+    return json.dumps({"pixels": pixels.tolist()}).encode()
+
+
+# ---- loadtest: loopback means every address of the name --------------------------------------
+
+
+def test_loadtest_resolves_the_name_and_checks_every_address(monkeypatch):
+    """The old failure: any name starting with "127." passed (127.attacker.example)."""
+    import socket
+
+    from serving import loadtest
+
+    real = socket.getaddrinfo
+    fake = {
+        "127.attacker.example": ["203.0.113.5"],
+        "both.example": ["127.0.0.1", "198.51.100.7"],
+        "loop.example": ["127.0.0.1", "::1"],
+    }
+
+    def resolve(host, *args, **kwargs):
+        if host in fake:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in fake[host]]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loadtest.socket, "getaddrinfo", resolve)
+    for url in ("http://127.attacker.example:8000", "http://both.example", "http://10.1.2.3"):
+        with pytest.raises(ValueError, match="not on this machine"):
+            loadtest.LoadConfig(url=url)
+    for url in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+        loadtest.LoadConfig(url=url)
+    loadtest.LoadConfig(url="http://loop.example:8000")
+    with pytest.raises(ValueError, match="cannot resolve"):
+        loadtest.LoadConfig(url="http://no-such-host.invalid")
