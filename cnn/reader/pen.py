@@ -53,7 +53,12 @@ class PenStyle:
 
 def writer_style(seed: int) -> PenStyle:
     """A reproducible writer: the same seed gives the same style, whatever else is drawn."""
-    rng = np.random.default_rng([seed, 0x9E7])
+    return random_writer(np.random.default_rng([seed, 0x9E7]))
+
+
+def random_writer(rng: np.random.Generator) -> PenStyle:
+    """A writer drawn from ``rng`` (``writer_style`` seeds it; cnn.reader.heldout seeds its own,
+    so its writers are none of ``writer_style``'s)."""
     # Half the people leave the app's slider at its default width.
     width = DEFAULT_WIDTH if rng.random() < 0.5 else int(rng.integers(6, 41))
     one_flag = bool(rng.random() < 0.5)

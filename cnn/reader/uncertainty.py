@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import softmax
 
 from cnn.files import atomic_write
-from cnn.reader.nondigits import DrawnSet, drawn_digits, nondigit_sets
+from cnn.reader.nondigits import SETS_VERSION, DrawnSet, drawn_digits, nondigit_sets
 
 ECE_BINS = 15
 
@@ -133,7 +133,8 @@ def build_sets(config: UncertaintyConfig) -> Sets:
     The cache is a plain ``.npz`` read with ``allow_pickle=False``: a cache file is data, never
     code (a pickle would run whatever a swapped file holds).
     """
-    path = Path(config.cache) / f"sets-{config.seed}-{config.drawn}-{config.nondigits}.npz"
+    name = f"sets-v{SETS_VERSION}-{config.seed}-{config.drawn}-{config.nondigits}.npz"
+    path = Path(config.cache) / name
     if path.is_file():
         try:
             return _sets_from_arrays(path)
