@@ -137,13 +137,9 @@ with st.sidebar:
     )
     if len(choices) == 1:
         st.caption("Build the INT8 model (`python -m serving quantize`) to compare it here.")
-    server_url = st.text_input(
-        "Digit server (optional)",
-        value=server_url_from_env(),
-        placeholder="http://127.0.0.1:8000",
-        help="Send drawings to `python -m serving serve` at this URL (or set DIGIT_SERVER_URL); "
-        "empty: the model runs in this app.",
-    ).strip()
+    # The operator's choice (DIGIT_SERVER_URL), never a visitor's: a field here let anyone make
+    # the app's server POST to any URL and show the reply.
+    server_url = server_url_from_env()
 
 try:
     predictor = load_predictor(choices[label])

@@ -1,6 +1,6 @@
 """A client for a running digit server, shaped like the in-process path (predict_image).
 
-The Streamlit app uses it when a server URL is set (sidebar field or DIGIT_SERVER_URL): the
+The Streamlit app uses it when the operator sets a server URL (DIGIT_SERVER_URL): the
 drawing goes to POST /predict as a PNG and the server's record comes back as a DigitResult, so
 the page shows it the same way. The default stays in-process: no server needed.
 """
@@ -83,9 +83,17 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# What a refusal means, in our words: the server's reply is never shown (a URL that pointed at
+# another service would put its error page, secrets and all, on the app's page).
+REFUSALS = {
+    400: "the server could not read the request",
+    413: "the image is over the server's size limit; crop or scale it down",
+    415: "the server does not accept this kind of file",
+    422: "the server could not read a digit image in it (see the server's log for why)",
+    503: "the server is still loading its model; try again in a moment",
+}
+
+
 def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = None
-    return f"HTTP {response.status_code}: {detail or response.text[:200]}"
+    code = response.status_code
+    return f"HTTP {code}: {REFUSALS.get(code, 'the request failed; the server log says why')}"

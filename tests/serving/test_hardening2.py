@@ -438,3 +438,56 @@ def test_loadtest_resolves_the_name_and_checks_every_address(monkeypatch):
     loadtest.LoadConfig(url="http://loop.example:8000")
     with pytest.raises(ValueError, match="cannot resolve"):
         loadtest.LoadConfig(url="http://no-such-host.invalid")
+
+
+# ---- the app: the digit server is the operator's choice; remote replies are never shown -----
+
+
+@pytest.fixture
+def secret_service():
+    """A real HTTP service that answers every request with its internals (500, or 404)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Leaky(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            status = 404 if self.path.startswith("/model") else 500
+            body = b"INTERNAL-SECRET: db password hunter2"
+            self.send_response(status)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Leaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_remote_reply_is_never_shown(secret_service):
+    """The old failure: "HTTP 500: INTERNAL-SECRET..." (the first 200 characters of any reply)."""
+    from serving.client import RemotePredictor, ServerError
+
+    remote = RemotePredictor(secret_service)
+    for call in (remote.info, lambda: remote.predict_image(np.zeros((28, 28), np.uint8))):
+        with pytest.raises(ServerError) as refused:
+            call()
+        assert "SECRET" not in str(refused.value) and "HTTP " in str(refused.value)
+
+
+@pytest.mark.slow
+def test_the_app_has_no_server_field_for_visitors(monkeypatch):
+    """The old failure: a sidebar field let any visitor point the app's server at any URL."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("DIGIT_SERVER_URL", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.text_input
+    assert not [c for c in at.sidebar.caption if "read by the server" in c.value]

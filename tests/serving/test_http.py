@@ -290,7 +290,7 @@ def test_app_sends_drawings_to_the_server_named_in_the_environment(server, monke
     monkeypatch.setenv("DIGIT_SERVER_URL", server)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.sidebar.text_input[0].value == server
+    assert not at.sidebar.text_input  # the URL is the operator's, not a visitor's (issue 19)
     assert any(server in c.value for c in at.sidebar.caption)
     stroke = Image.new("L", (280, 280))
     ImageDraw.Draw(stroke).line([(140, 50), (140, 230)], fill=255, width=20)
@@ -302,8 +302,6 @@ def test_app_sends_drawings_to_the_server_named_in_the_environment(server, monke
     assert [h.value for h in at.subheader if h.value.startswith("Prediction")] == ["Prediction: 1"]
     assert not [im for im in at.image if "What the model saw" in (im.captions or [""])[0]]
 
-    at.sidebar.text_input[0].set_value("http://127.0.0.1:9").run()  # nobody listens there
-    assert [e.value for e in at.error if "unreachable" in e.value]
 
 
 def test_ctrl_c_stops_the_server_cleanly():
