@@ -1,10 +1,11 @@
 """Named mutations: plant one small, plausible bug at a time and check that a test catches it.
 
 Each mutation is (name, file, old snippet, new snippet, tests): the snippet must occur exactly
-once in the file. The repository's working tree (tracked files and untracked ones git does not
-ignore) is copied to a temporary folder and every mutation is applied *there*, one at a time,
-with the named tests run against the copy (PYTHONPATH points at it, so the editable install of
-the real tree is not what is imported). The shared working tree is never touched.
+once in the file. The committed code (HEAD, or --commit; --working-tree for the working tree
+with its uncommitted edits) is copied to a temporary folder and every mutation is applied
+*there*, one at a time, with the named tests run against the copy (PYTHONPATH points at it, so
+the editable install of the real tree is not what is imported). The shared working tree is
+never touched.
 
 A mutant is *killed* when its tests fail, *survives* when they pass. Every survivor is either
 killed by a new test or explained as equivalent in docs/MUTATION.md, which records the last run.
@@ -392,6 +393,13 @@ MUTATIONS: list[Mutation] = [
 ]
 
 
+def copy_commit(dest: Path, commit: str) -> None:
+    """The files of ``commit`` (default HEAD): a consistent state, whatever others are editing
+    in the working tree right now."""
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+
+
 def copy_tree(dest: Path) -> None:
     """Tracked + untracked-but-not-ignored files of the working tree, as they are now."""
     listed = subprocess.run(
@@ -459,6 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", action="store_true", help="first run every test file once unmutated"
     )
+    parser.add_argument(
+        "--commit", default="HEAD", help="the commit to mutate (default HEAD: committed code)"
+    )
+    parser.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="mutate the working tree as it is now (uncommitted edits included) instead",
+    )
     args = parser.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.only in m.name]
     if not chosen:
@@ -470,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         copy = Path(tmp)
-        copy_tree(copy)
+        copy_tree(copy) if args.working_tree else copy_commit(copy, args.commit)
         check_imports_from(copy)
         if args.baseline:
             files = tuple(sorted({t for m in chosen for t in m.tests}))
