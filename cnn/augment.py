@@ -133,3 +133,11 @@ def stroke_width(
     # A full 3x3 erosion wipes out MNIST's thinnest strokes: thin by at most 60% of it.
     amount = torch.where(thicker.view(n), amount, 0.6 * amount)
     return x + amount.view(n, 1, 1, 1) * (target - x)
+
+
+def with_people_copies(
+    images: np.ndarray, labels: np.ndarray, seed: int, share: float = PEOPLE_SHARE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training images followed by their flagged/crossed copies (same seed, same copies)."""
+    copies, copy_labels = people_copies(images, labels, np.random.default_rng([seed, 0x1F7]), share)
+    return np.concatenate([images, copies]), np.concatenate([labels, copy_labels])

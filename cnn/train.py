@@ -25,6 +25,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from cnn import distributed
+from cnn.augment import stroke_width, with_people_copies
 from cnn.checkpoint import (
     CHECKPOINT,
     METRICS,
@@ -68,7 +69,9 @@ def to_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torc
 
 
 def augment_batch(x: torch.Tensor) -> torch.Tensor:
-    """Small random rotation/scale/shift, like the variation between people's handwriting."""
+    """Small random rotation/scale/shift and pen width, like the variation between people's
+    handwriting (cnn.augment.stroke_width: half the images thinner or thicker)."""
+    x = stroke_width(x)
     n = x.shape[0]
     angle = (torch.rand(n, device=x.device) * 2 - 1) * math.radians(10)
     scale = 1 + (torch.rand(n, device=x.device) * 2 - 1) * 0.1
@@ -265,9 +268,10 @@ def load_data(config: TrainConfig, device: torch.device):
         if config.limit < config.batch_size:
             raise ValueError(f"--limit {config.limit} is below the batch size {config.batch_size}")
         train_idx = train_idx[: config.limit]
-    x_train, y_train = to_tensors(
-        train_split.images[train_idx], train_split.labels[train_idx], device
-    )
+    images, labels = train_split.images[train_idx], train_split.labels[train_idx]
+    if config.augment:  # + flagged copies of some 1s, crossed 7s (cnn.augment), labels kept
+        images, labels = with_people_copies(images, labels, config.seed)
+    x_train, y_train = to_tensors(images, labels, device)
     x_val, y_val = to_tensors(train_split.images[val_idx], train_split.labels[val_idx], device)
     n_test = min(config.test_limit or len(test_split), len(test_split))
     x_test, y_test = to_tensors(test_split.images[:n_test], test_split.labels[:n_test], device)
