@@ -68,3 +68,36 @@ def test_stroke_width_thickens_thins_or_leaves_alone():
     assert y.min() >= 0 and y.max() <= 1
     again = stroke_width(x, p=1.0, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(y, again)
+
+
+def test_the_default_recipe_trains_on_flagged_1s_labelled_1_and_the_course_recipe_is_unchanged(
+    mnist_train,
+):
+    from cnn.splits import train_validation_indices
+    from cnn.train import augment_step, load_data, recipe_config
+
+    cpu = torch.device("cpu")
+    default = recipe_config("default", limit=2000, test_limit=10)
+    course = recipe_config("course", limit=2000, test_limit=10)
+    (x_default, y_default), _, _ = load_data(default, cpu)
+    (x_course, y_course), _, _ = load_data(course, cpu)
+
+    # course: exactly the first 2,000 training images, as before
+    idx, _ = train_validation_indices(len(mnist_train), course.validation_size)
+    expected = torch.from_numpy(mnist_train.images[idx[:2000]]).float().div(255).unsqueeze(1)
+    torch.testing.assert_close(x_course, expected)
+    assert y_course.tolist() == mnist_train.labels[idx[:2000]].tolist()
+    torch.manual_seed(0)
+    torch.testing.assert_close(augment_step(x_course[:8], course), x_course[:8])
+
+    # default: the same images, then flagged copies labelled 1 and crossed copies labelled 7
+    torch.testing.assert_close(x_default[:2000], x_course)
+    extra = y_default[2000:]
+    ones, sevens = int((y_course == 1).sum()), int((y_course == 7).sum())
+    assert extra.tolist() == [1] * round(0.3 * ones) + [7] * round(0.3 * sevens)
+    flagged = x_default[2000 : 2000 + round(0.3 * ones)]
+    assert flagged.sum() > 0 and not any(
+        torch.equal(f, x) for f in flagged[:5] for x in x_course[y_course == 1]
+    )
+    again, _, _ = load_data(default, cpu)
+    torch.testing.assert_close(again[0], x_default)  # the same copies for the same seed
