@@ -19,6 +19,7 @@ GROUPS = (
     "serving.bench_cli",  # bench
     "serving.serve_cli",  # serve, loadtest
     "serving.triton_cli",  # export-triton
+    "serving.adapt_cli",  # adapt
 )
 
 

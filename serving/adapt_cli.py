@@ -1,0 +1,75 @@
+"""`python -m serving adapt`: teach the reader one person's handwriting (serving/adapt.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from serving.cli_groups import Command
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    from serving.adapt import AdaptConfig
+    from serving.session import DEFAULT_MODEL
+
+    d = AdaptConfig()
+    p.add_argument(
+        "--examples",
+        type=Path,
+        required=True,
+        help="folder of PNG/JPEG drawings named <digit>_<anything>.png (7_0003.png)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="the adapted ONNX model to write")
+    p.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="the Bayesian graph to update (prior)"
+    )
+    p.add_argument(
+        "--weight",
+        type=float,
+        default=None,
+        help="likelihood weight of each example (1 = plain Bayes; default: chosen by "
+        f"leave-one-out on the examples among {', '.join(f'{w:g}' for w in d.weight_grid)})",
+    )
+    p.add_argument(
+        "--gate-tail",
+        type=float,
+        default=d.gate_tail,
+        help="share of the writer's own new digits the writer's gate lets abstain",
+    )
+    p.set_defaults(func=cmd_adapt)
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from serving.adapt import AdaptConfig, AdaptError, run_adapt
+
+    if args.weight is not None and not args.weight > 0:
+        print(f"error: --weight must be > 0, got {args.weight}", file=sys.stderr)
+        return 2
+    if not 0 < args.gate_tail < 1:
+        print(f"error: --gate-tail must be between 0 and 1, got {args.gate_tail}", file=sys.stderr)
+        return 2
+    config = AdaptConfig(weight=args.weight, gate_tail=args.gate_tail)
+    try:
+        run_adapt(args.examples, args.out, args.model, config, progress=_progress)
+    except AdaptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _progress(line: str) -> None:
+    print(line, flush=True)
+
+
+COMMANDS = {
+    "adapt": Command(
+        "teach the reader your handwriting (a Bayesian update from labelled drawings)",
+        "Update the served last-layer posterior with a few labelled drawings of one writer: "
+        "the served posterior is the prior, the new posterior its Laplace approximation given "
+        "the drawings, and the abstain gate learns the writer's digits too. Drawings are "
+        "named <digit>_<anything>.png and preprocessed exactly as `predict` does. Writes a "
+        "graph with the served contract, usable wherever a model is (--model).",
+        _options,
+    ),
+}
