@@ -67,9 +67,18 @@ def test_raw_monomials_do_worse_at_picking_the_degree():
 def test_psis_loo_agrees_with_exact_loo_when_k_is_small(data):
     X = Basis(5).matrix(data.x)
     a = best_alpha(X, data.y, 1.0)
-    loo = psis_loo(posterior_idata(X, data.y, 1.0, a))
+    idata = posterior_idata(X, data.y, 1.0, a)
+    loo = psis_loo(idata)
     assert loo.n_high_k == 0
     assert loo.elpd == pytest.approx(exact_loo(X, data.y, 1.0, a).sum(), abs=0.5)
+    # nothing substituted: the same elpd, SE and p_loo as ArviZ's own az.loo
+    import arviz as az
+
+    reference = az.loo(idata)
+    assert loo.elpd == pytest.approx(float(reference["elpd_loo"]), rel=1e-9)
+    assert loo.se == pytest.approx(float(reference["se"]), rel=1e-9)
+    assert float(loo.elpd_data["se"]) == pytest.approx(float(reference["se"]), rel=1e-9)
+    assert float(loo.elpd_data["p_loo"]) == pytest.approx(float(reference["p_loo"]), rel=1e-9)
 
 
 def test_high_pareto_k_points_fall_back_to_exact_loo():
@@ -84,6 +93,8 @@ def test_high_pareto_k_points_fall_back_to_exact_loo():
     # where PSIS is unreliable it is also wrong here; the substituted total is right
     assert abs(plain.elpd - exact.sum()) > 1.0
     assert loo.elpd == pytest.approx(exact.sum(), abs=0.5)
+    # the SE of a sum of n pointwise values, as ArviZ defines it: sqrt(n var(elpd_i))
+    assert loo.se == pytest.approx(np.sqrt(len(exact) * np.var(loo.pointwise)), rel=1e-12)
     # and az.compare sees the same numbers
     assert float(loo.elpd_data["elpd_loo"]) == pytest.approx(loo.elpd)
     np.testing.assert_allclose(np.asarray(loo.elpd_data["loo_i"]).ravel(), loo.pointwise)
