@@ -9,6 +9,7 @@ the HTTP service all read images through it.
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -98,6 +99,15 @@ def read_image(
     except Exception as exc:  # malformed files: each decoder fails its own way (OSError,
         # ValueError, SyntaxError, TypeError, struct.error, zlib.error, ... found by fuzzing)
         raise ImageReadError(f"{label}: broken or truncated image ({_one_line(exc)})") from exc
+
+
+def header_pixels(data: bytes) -> int:
+    """Width x height as the file's header states it (nothing decoded); 0 if unreadable."""
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            return image.size[0] * image.size[1]
+    except Exception:  # noqa: BLE001 - read_image gives the real error later
+        return 0
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, label: str) -> None:

@@ -29,7 +29,7 @@ class PreprocessConfig:
 
     min_side: int = 8  # smaller is not a drawing
     max_side: int = 10_000  # larger is a mistake (or a 400-megapixel photo)
-    work_side: int = 1024  # bigger images are first reduced to this (area-averaged)
+    work_side: int = 512  # bigger images are first reduced to this (area-averaged)
     min_work_side: int = 28  # smaller ones are first enlarged to this
     min_crop: int = 80  # the digit is measured and its pen adjusted at >= 4x MNIST's 20 pixels
     min_contrast: float = 0.1  # ink must differ from the background by this much (of 0..1)

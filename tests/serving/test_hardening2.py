@@ -491,3 +491,15 @@ def test_the_app_has_no_server_field_for_visitors(monkeypatch):
     assert not at.exception, at.exception
     assert not at.sidebar.text_input
     assert not [c for c in at.sidebar.caption if "read by the server" in c.value]
+
+
+def test_big_images_take_the_heavy_lane_drawings_the_light_one():
+    """Drawings never queue behind big images: the lane is chosen from the header alone."""
+    from serving.http_app import LIGHT_PIXELS
+    from serving.images import header_pixels
+
+    assert header_pixels(hairline_page()) == 1024 * 1024 > LIGHT_PIXELS
+    assert 0 < header_pixels(GOOD_PNG) <= LIGHT_PIXELS
+    canvas = _png(Image.new("RGBA", (280, 280)))
+    assert header_pixels(canvas) == 280 * 280 <= LIGHT_PIXELS
+    assert header_pixels(b"not an image") == 0
