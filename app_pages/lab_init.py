@@ -139,7 +139,11 @@ if st.toggle(f"Compare every initializer for {activation} ({SEEDS} seeds each)")
 
 st.header("The course's claims, checked")
 if st.toggle("Check the course's statements about epoch 0 (a few seconds)"):
-    st.dataframe(claims_table(seed), hide_index=True)
+    st.table(claims_table(seed), hide_index=True)  # a table wraps its text: no column cut off
+    st.caption(
+        "Course text, line: where the course's handout makes the statement. Reproduced: whether "
+        "our measurement agrees; docs/LABS.md discusses the ones that do not."
+    )
 
 st.header("Does it train?")
 st.write(

@@ -154,13 +154,26 @@ def _id(item) -> str:
     return " ".join(item)
 
 
-def test_readme_starts_with_a_venv_then_the_install():
+def test_readme_starts_with_two_commands_then_the_long_hand():
+    """From a fresh clone: `make app` and `make test`, nothing else; the long hand below them."""
     assert BLOCKS, "no ```bash blocks in README.md"
-    first = split_commands(BLOCKS[0])
-    assert first[0][:3] in (["python3.11", "-m", "venv"], ["python3", "-m", "venv"]), first[0]
-    assert first[1][0] in (".", "source") and first[1][1].endswith("/bin/activate"), first[1]
-    assert first[2][:2] == ["pip", "install"], first[2]
+    assert split_commands(BLOCKS[0]) == [["make", "app"], ["make", "test"]], BLOCKS[0]
+    by_hand = split_commands(BLOCKS[1])
+    assert by_hand[0][:3] in (["python3.11", "-m", "venv"], ["python3", "-m", "venv"]), by_hand
+    assert by_hand[1][0] in (".", "source") and by_hand[1][1].endswith("/bin/activate"), by_hand
+    assert [c[:2] for c in by_hand[2:]] == [["pip", "install"]] * 2 + [["streamlit", "run"]]
     assert len(PACKAGE_COMMANDS) >= 15, "the CLI tour lost its commands?"
+
+
+def check_make(targets: list[str]) -> None:
+    """The Makefile has the target and its recipe parses (`make -n`: printed, not run)."""
+    dry = subprocess.run(["make", "-n", *targets], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0, f"make -n {' '.join(targets)}: {dry.stderr}"
+    assert "scripts/setup.sh" in dry.stdout, dry.stdout  # every target sets up first
+    for line in dry.stdout.splitlines():
+        if line.startswith("bash "):
+            check = subprocess.run(["bash", "-n", line.split()[1]], cwd=ROOT, capture_output=True)
+            assert check.returncode == 0, f"{line}: {check.stderr}"
 
 
 def test_every_block_is_valid_bash():
@@ -222,6 +235,8 @@ def test_other_command_is_well_formed(tokens):
         assert rest[0] == "run" and (ROOT / rest[1]).is_file(), tokens
         assert all(t.startswith("--") or i and rest[i - 1].startswith("--") for i, t in
                    enumerate(rest[2:], start=2)), tokens  # fmt: skip
+    elif program == "make":
+        check_make(rest)
     elif program in ("bash", "sh"):
         assert (ROOT / rest[0]).is_file(), f"{' '.join(tokens)}: no such script"
     elif program in RAY_CLIS:
@@ -322,6 +337,8 @@ def test_the_checks_can_fail():
         ["python", "-m", "bayes", "fit", ">", "out.txt"],
         ["pip", "install", "x"],
     ]
+    with pytest.raises(AssertionError, match="make -n"):
+        check_make(["no-such-target"])
     with pytest.raises(AssertionError, match="pins torch=="):
         check_pip(["install", "torch==0.1"])
     assert repo_paths(["curl", "-F", "file=@examples/x.png", "http://h:1/p", "runs/"]) == [

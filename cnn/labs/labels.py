@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cnn.labs.block import INIT_TITLES
+from cnn.labs.config import INIT_TITLES
 
 CLAIM_TITLES = {
     "sigmoid_normal0.01_vanishing_gradients": "Sigmoid, Normal σ = 0.01: vanishing gradients",
@@ -51,14 +51,16 @@ def _number(key: str, value: Any) -> str:
 
 
 def claim_rows(claims: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per claim: the handout's line, its words, what we measured, whether it holds."""
+    """One row per claim: its words, where the course's text says it, what we measured, and
+    whether the measurement reproduces it."""
     rows = []
     for key, c in claims.items():
         measured = "; ".join(f"{MEASURES[k]}: {_number(k, v)}" for k, v in c.items()
                              if k in MEASURES)  # fmt: skip
-        rows.append({"Claim": CLAIM_TITLES.get(key, key), "Handout line": c["handout_line"],
-                     "The course says": c["says"], "Measured (median over seeds)": measured,
-                     "Holds": "yes" if c["holds"] else "no",
+        rows.append({"Claim": CLAIM_TITLES.get(key, key), "The course says": c["says"],
+                     "Course text, line": c["handout_line"],
+                     "Measured (median over seeds)": measured,
+                     "Reproduced": "yes" if c["holds"] else "no (see docs/LABS.md)",
                      "What the numbers show": c.get("note", "")})  # fmt: skip
     return rows
 

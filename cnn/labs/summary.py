@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cnn.labs.labels import MEASURES, _number
+
 
 def _init_summary(numbers: dict) -> list[str]:
     lines = [f"{'activation':8s} {'init':15s} activation std h1..h5    signal std h1..h5 "
@@ -10,12 +12,17 @@ def _init_summary(numbers: dict) -> list[str]:
         a = " ".join(f"{v:7.1e}" for v in r["activation_std"]["median"])
         g = " ".join(f"{v:7.1e}" for v in r["signal_std"]["median"])
         lines.append(f"{r['activation']:8s} {r['init']:15s} {a}   {g}")
+    if numbers["course_claims"]:
+        lines.append("the course's claims (line: where its handout says so; measured: median "
+                     "over the seeds):")  # fmt: skip
     for key, c in numbers["course_claims"].items():
         measure, value = next(
             (k, v) for k, v in c.items() if isinstance(v, float) and k != "handout_line"
         )
-        lines.append(f"[{'holds' if c['holds'] else 'differs'}] line {c['handout_line']} "
-                     f"{key}: {measure} = {value:.3g} -- {c['says']}")  # fmt: skip
+        verdict = "reproduced" if c["holds"] else "not reproduced, see docs/LABS.md"
+        lines.append(f"  {key} (line {c['handout_line']}): the course says \"{c['says']}\"; "
+                     f"measured {MEASURES.get(measure, measure)} {_number(measure, value)} "
+                     f"-- {verdict}")  # fmt: skip
     for r in numbers.get("training", []):
         end = "diverged" if r["diverged"] else f"{r['final_loss']:.3f}"
         start = r["loss_per_epoch"][0]

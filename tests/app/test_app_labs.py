@@ -116,13 +116,16 @@ def test_init_page_shows_vanishing_gradients_for_tiny_sigmoid_weights(ui):
     widget(at.toggle, "Check the course's statements about epoch 0 (a few seconds)").set_value(
         True
     ).run()
-    claims = at.dataframe[-1].value
-    assert list(claims.columns) == ["Claim", "Handout line", "The course says",
-                                    "Measured (median over seeds)", "Holds",
+    claims = at.table[-1].value
+    assert list(claims.columns) == ["Claim", "The course says", "Course text, line",
+                                    "Measured (median over seeds)", "Reproduced",
                                     "What the numbers show"]  # fmt: skip
     assert not claims["The course says"].str.contains("caveat").any()
     he = claims[claims["Claim"] == "ReLU, He Normal: the backward signal stays flat"].iloc[0]
-    assert he["Holds"] == "yes" and he["Handout line"] == 539
+    assert he["Reproduced"] == "yes" and he["Course text, line"] == 539
+    twenty = claims[claims["Claim"].str.contains("20x")].iloc[0]
+    assert twenty["Reproduced"] == "no (see docs/LABS.md)"
+    assert any("Course text, line: where the course's handout" in c.value for c in at.caption)
     readable(at)
 
     widget(at.slider, "Epochs").set_value(1)
