@@ -36,6 +36,11 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def read_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> dict[str, Any]:
     """The saved training state, or CheckpointError naming the file when it is not one."""
+    if not _torch_file(path):  # random bytes, an ONNX file: say so, not "Python objects"
+        raise CheckpointError(
+            f"{path} is not a DigitCNN training checkpoint (not a file torch.save writes: no zip "
+            "or pickle header); pass OUT/checkpoint.pt written by `python -m cnn train`."
+        )
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # unpickling refused, zip/pickle errors: not our checkpoint
@@ -53,6 +58,17 @@ def read_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> dic
             "pass OUT/checkpoint.pt written by `python -m cnn train`."
         )
     return state
+
+
+def _torch_file(path: Path | str) -> bool:
+    """torch.save writes a zip archive (or, before PyTorch 1.6, a pickle); a missing file is
+    left to torch.load's own error."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return True
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _structure_problem(state: Any) -> str | None:

@@ -55,13 +55,12 @@ def evaluate_model(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path} does not exist; export one with `python -m cnn export` or pass --model."
         )
-    if path.suffix == ".onnx":
+    onnx_file = path.suffix.lower() == ".onnx"  # model.ONNX too
+    if onnx_file:
         open_onnx_model(path)  # a wrong model is refused before MNIST is read
     test = load_mnist("test")  # only the two test files are needed
     pixels = test.images[:, None].astype(np.float32) / 255.0
-    logits = (
-        onnx_logits(path, pixels) if path.suffix == ".onnx" else checkpoint_logits(path, pixels)
-    )
+    logits = onnx_logits(path, pixels) if onnx_file else checkpoint_logits(path, pixels)
     correct = int((logits.argmax(1) == test.labels).sum())
     return {
         "model": str(path),

@@ -174,3 +174,18 @@ def test_posterior_says_laplace_torch_is_missing_before_any_feature(tmp_path: Pa
     )
     assert done.returncode == 2 and "laplace-torch is not installed" in done.stderr, done.stderr
     assert not (tmp_path / "cache").exists()  # no feature was computed (or cached)
+
+
+def test_evaluate_names_random_bytes_and_reads_model_dot_onnx_uppercase(tmp_path: Path):
+    """The old failures: random bytes "hold Python objects other than tensors"; model.ONNX was
+    read as a checkpoint."""
+    from cnn.checkpoint import CheckpointError, read_checkpoint
+    from cnn.evaluate import evaluate_model
+
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(os.urandom(5000).replace(b"PK", b"pk").lstrip(b"\x80") or b"x")
+    with pytest.raises(CheckpointError, match="not a file torch.save writes"):
+        read_checkpoint(noise)
+    upper = tmp_path / "model.ONNX"
+    upper.write_bytes(MAP_MODEL.read_bytes())
+    assert evaluate_model(upper)["test_accuracy"] > 0.99
