@@ -20,6 +20,7 @@ GROUPS = (
     "serving.serve_cli",  # serve, loadtest
     "serving.triton_cli",  # export-triton
     "serving.adapt_cli",  # adapt
+    "serving.number_cli",  # read-number
 )
 
 

@@ -1,0 +1,463 @@
+"""Read a drawn number, digit by digit, each with the served reader's own confidence and gate.
+
+How a drawing becomes digits:
+
+1. The ink is found as for one digit (serving.preprocess.ink_map: either polarity, any size).
+2. Connected strokes are the first guess at digits. Pieces that overlap in x belong together
+   (a 5's flag, a 7's bar, a 4 drawn in two strokes): they are merged.
+3. A piece wider than one digit may be digits that touch. It is cut where the column profile of
+   its ink is thinnest, or wherever else the reader likes best: each candidate cut's two halves
+   are read, and the cut whose halves are read most confidently, without abstaining, is kept.
+   A piece that is read as one digit, confidently, is not cut.
+4. Each digit is cropped (other digits' ink removed), padded, and prepared exactly as a single
+   drawing is (serving.preprocess.to_mnist); all digits go through the reader in one batch.
+
+The number is given only when every digit is read without abstaining and confidently, and every
+cut was clear: better no answer than a wrong one. Otherwise ``number`` is None and ``reason``
+says which digit (or cut) made it unsure. Only the served contract is used: a Predictor's
+probabilities, digits, and (for a Bayesian model) its uncertainty and abstain verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from serving.predictor import BatchPrediction
+from serving.preprocess import DEFAULT as PREPROCESS
+from serving.preprocess import ink_map, to_mnist
+
+EMPTY = "empty"  # the reason given for a drawing without ink: not the number 0
+DECIMALS = 6
+
+
+class Reader(Protocol):
+    """What read_number needs of serving.predictor.Predictor (the served contract)."""
+
+    def predict(self, pixels: np.ndarray) -> BatchPrediction: ...
+
+
+@dataclass(frozen=True)
+class NumberConfig:
+    """Thresholds of the splitter and of 'sure'; widths and heights are in units of the
+    drawing's digit height (the median height of its full-size pieces)."""
+
+    merge_overlap: float = 0.5  # pieces overlapping in x by this much of the wider: one digit
+    full_height: float = 0.55  # pieces at least this tall are digits (shorter: flags, bars)
+    split_width: float = 0.55  # pieces up to this wide are one digit
+    must_split_width: float = 1.2  # pieces this wide are not one digit
+    # A piece between split_width and must_split_width read confidently with less doubt (its
+    # uncertainty over the reader's abstain threshold) than this is one digit, uncut.
+    typical_doubt: float = 0.2
+    # Otherwise it is cut only if the halves' score beats the whole's by this much ...
+    split_margin: float = 0.3
+    # ... and the number is given only if every part reads with less doubt than this.
+    part_doubt: float = 0.5
+    min_part_width: float = 0.25  # no cut leaves a part narrower than this (of height, width)
+    cut_step: float = 0.15  # candidate cuts on a grid this far apart (digit heights) ...
+    profile_cuts: int = 6  # ... and at this many of the deepest minima of the column profile
+    max_digits: int = 12  # more pieces than this: not a number we try to read
+    min_confidence: float = 0.7  # a digit read below this makes the number unsure
+    pad: float = 0.15  # margin around each digit's crop before to_mnist (background only)
+    # Ink taller than this (pixels) is first reduced: to_mnist makes 20x20 pixels of it, and
+    # reading the many candidate cuts of touching digits then costs a fraction.
+    work_height: int = 112
+
+    def __post_init__(self) -> None:
+        if not 0 < self.split_width < self.must_split_width:
+            raise ValueError("need 0 < split_width < must_split_width")
+        if not 0 <= self.min_confidence <= 1:
+            raise ValueError(f"min_confidence must lie in [0, 1], got {self.min_confidence}")
+
+
+DEFAULT = NumberConfig()
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number; box is [x0, y0, x1, y1] in the input's pixels (x1, y1 exclusive)."""
+
+    digit: int | None  # None: no digit found in this part of the drawing
+    confidence: float  # the reader's probability of ``digit`` (0 when None)
+    abstain: bool  # the reader's gate: "not sure this is a digit"
+    uncertainty: float | None  # None for a plain (non-Bayesian) model
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class NumberResult:
+    """What a drawing was read as. ``number`` is None (with a reason) when unsure or empty."""
+
+    number: str | None
+    digits: tuple[DigitReading, ...]
+    reason: str | None
+    seconds: float
+
+    @property
+    def abstain(self) -> bool:
+        return self.number is None
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Ink of one (candidate) digit: a crop of the ink map with everything else zeroed."""
+
+    top: int
+    left: int
+    ink: np.ndarray  # float [h, w], trimmed to its ink
+
+    @property
+    def height(self) -> int:
+        return self.ink.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.ink.shape[1]
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+
+@dataclass(frozen=True)
+class _Read:
+    digit: int | None
+    confidence: float
+    abstain: bool
+    uncertainty: float | None
+    threshold: float | None = None  # the reader's abstain threshold (None: a plain model)
+
+    @property
+    def score(self) -> float:
+        """Log-confidence, less the doubt (uncertainty over the abstain threshold), and far
+        below any confident reading when the gate abstains."""
+        penalty = max(_doubt(self), 0.0) + (10.0 if self.abstain else 0.0)
+        return float(np.log(max(self.confidence, 1e-6))) - penalty
+
+
+_NOTHING = _Read(None, 0.0, True, None)  # a part in which to_mnist finds no digit
+
+
+def read_number(image: np.ndarray, reader: Reader, config: NumberConfig = DEFAULT) -> NumberResult:
+    """Split a drawing into digits, left to right, and read each; see the module docstring.
+
+    Raises serving.preprocess.PreprocessError for what cannot be an image (as predict does).
+    """
+    start = time.perf_counter()
+    ink = ink_map(image)
+    if ink is not None:
+        ink = _reduced(ink, config.work_height)
+    pieces = [] if ink is None else _pieces(ink, config)
+    if not pieces:
+        return NumberResult(None, (), EMPTY, time.perf_counter() - start)
+    if len(pieces) > config.max_digits:
+        reason = f"{len(pieces)} separate marks: more than the {config.max_digits} digits read"
+        return NumberResult(None, (), reason, time.perf_counter() - start)
+    height = _digit_height(pieces, config)
+    digits, reads, unclear = [], [], []
+    for piece in pieces:
+        parts, parts_read, clear = _split(piece, height, reader, config)
+        digits += parts
+        reads += parts_read
+        if not clear:
+            unclear.append(piece)
+    scale = (image.shape[1] / ink.shape[1], image.shape[0] / ink.shape[0])
+    readings = tuple(
+        DigitReading(r.digit, r.confidence, r.abstain, r.uncertainty, _box(p, scale))
+        for p, r in zip(digits, reads, strict=True)
+    )
+    reason = _reason(readings, [_box(p, scale) for p in unclear], config)
+    number = None if reason else "".join(str(r.digit) for r in readings)
+    return NumberResult(number, readings, reason, time.perf_counter() - start)
+
+
+def number_record(name: str, result: NumberResult) -> dict[str, Any]:
+    """The JSON record of `python -m serving read-number --json` and of POST /read-number."""
+    return {
+        "file": name,
+        "number": result.number,
+        "digits": [
+            {
+                "digit": r.digit,
+                "confidence": round(r.confidence, DECIMALS),
+                "abstain": r.abstain,
+                "uncertainty": None if r.uncertainty is None else round(r.uncertainty, 4),
+                "box": list(r.box),
+            }
+            for r in result.digits
+        ],
+        "abstain": result.abstain,
+        "reason": result.reason,
+        "seconds": round(result.seconds, DECIMALS),
+    }
+
+
+def error_record(name: str, message: str) -> dict[str, Any]:
+    """The record of a file that could not be read: the keys a client checks first."""
+    return {"file": name, "number": None, "error": message}
+
+
+# --- finding the pieces -------------------------------------------------------------------
+
+
+def _reduced(ink: np.ndarray, work_height: int) -> np.ndarray:
+    """The ink map area-averaged so that its inked rows span at most work_height pixels."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    span = rows[-1] - rows[0] + 1 if rows.size else 0
+    if span <= work_height:
+        return ink
+    factor = work_height / span
+    size = (max(1, round(ink.shape[1] * factor)), max(1, round(ink.shape[0] * factor)))
+    small = Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float64)
+
+
+def _pieces(ink: np.ndarray, config: NumberConfig) -> list[_Piece]:
+    """Connected strokes (faint edges go to the nearest stroke), merged where they overlap in
+    x, left to right."""
+    strokes, count = ndimage.label(ink > PREPROCESS.stroke_level, structure=np.ones((3, 3)))
+    if count == 0:
+        return []
+    # Each faint (anti-aliased) pixel belongs to the stroke nearest to it.
+    _, (rows, cols) = ndimage.distance_transform_edt(strokes == 0, return_indices=True)
+    owner = np.where(ink > 0, strokes[rows, cols], 0)
+    boxes = ndimage.find_objects(owner)
+    groups = _merge_overlapping(boxes, config)
+    pieces = []
+    for group in groups:
+        rows = slice(min(boxes[i][0].start for i in group), max(boxes[i][0].stop for i in group))
+        cols = slice(min(boxes[i][1].start for i in group), max(boxes[i][1].stop for i in group))
+        mine = np.isin(owner[rows, cols], [i + 1 for i in group])
+        pieces.append(_Piece(rows.start, cols.start, np.where(mine, ink[rows, cols], 0.0)))
+    return sorted(pieces, key=lambda p: p.left + p.width / 2)
+
+
+def _merge_overlapping(boxes: Sequence[tuple[slice, slice]], config: NumberConfig) -> list[list]:
+    """Groups of stroke indices: strokes whose x-extents overlap by merge_overlap of the
+    wider one are one digit; then a short group (a flag or bar drawn apart) joins the
+    group nearest to it in x, if that is closer than half a digit height."""
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    cols = [(b[1].start, b[1].stop) for b in boxes]
+    for i, a in enumerate(cols):
+        for j in range(i + 1, len(cols)):
+            b = cols[j]
+            overlap = min(a[1], b[1]) - max(a[0], b[0])
+            # Of the wider: neighbours of a slanted writer overlap a narrow 1 by half its width.
+            if overlap >= config.merge_overlap * max(a[1] - a[0], b[1] - b[0]):
+                parent[find(i)] = find(j)
+    lone: set[int] = set()
+    while True:
+        groups = _groups(parent, find)
+        extent = {
+            root: (
+                min(boxes[i][1].start for i in g),
+                max(boxes[i][1].stop for i in g),
+                max(boxes[i][0].stop for i in g) - min(boxes[i][0].start for i in g),
+            )
+            for root, g in groups.items()
+        }
+        heights = np.array([e[2] for e in extent.values()], dtype=float)
+        height = float(np.median(heights[heights >= config.full_height * heights.max()]))
+        short = [
+            r for r, e in extent.items() if e[2] < config.full_height * height and r not in lone
+        ]
+        if not short or len(groups) == 1:
+            return list(groups.values())
+        root = min(short, key=lambda r: extent[r][2])  # the smallest first
+        x0, x1, _ = extent[root]
+        gap, nearest = min(
+            (max(x0, e[0]) - min(x1, e[1]), r) for r, e in extent.items() if r != root
+        )
+        if gap > 0.5 * height:
+            lone.add(root)  # a mark far from the rest: read on its own (and doubted)
+        else:
+            parent[root] = nearest
+
+
+def _groups(parent: list[int], find: Any) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for i in range(len(parent)):
+        groups.setdefault(find(i), []).append(i)
+    return groups
+
+
+def _digit_height(pieces: Sequence[_Piece], config: NumberConfig) -> float:
+    """The drawing's digit height: the median height of its full-size pieces."""
+    heights = np.array([p.height for p in pieces], dtype=float)
+    return float(np.median(heights[heights >= config.full_height * heights.max()]))
+
+
+# --- cutting touching digits ----------------------------------------------------------------
+
+
+def _split(
+    piece: _Piece, height: float, reader: Reader, config: NumberConfig
+) -> tuple[list[_Piece], list[_Read], bool]:
+    """The piece as one digit or cut into several, left to right; whether that was clear.
+
+    Why the reader's confidence alone cannot decide: cut anywhere, a single digit leaves a
+    sliver that reads as a confident "1", and touching digits often read as one confident
+    digit. What tells them apart is the reader's uncertainty: two digits squeezed into one
+    20x20 box look unlike any training digit, a lone wide 0 or 4 does not. So each way of
+    cutting the piece into parts scores the sum over its parts of (log-confidence - doubt -
+    split_margin), where doubt is the uncertainty over the reader's abstain threshold, and the
+    best way wins (found by dynamic programming over the candidate cuts).
+    """
+    width = piece.width / height
+    (whole,) = _read([piece], reader, config)
+    can_be_one = width < config.must_split_width
+    if width <= config.split_width or (
+        can_be_one and _confident(whole, config) and _doubt(whole) < config.typical_doubt
+    ):
+        return [piece], [whole], True  # the common case: one digit, read clearly
+    cuts = [0, *_candidate_cuts(piece, height, config), piece.width]
+    low, high = config.min_part_width * height, config.must_split_width * height
+    spans = [
+        (i, j)
+        for i in range(len(cuts))
+        for j in range(i + 1, len(cuts))
+        if low <= cuts[j] - cuts[i] <= high and (i, j) != (0, len(cuts) - 1)
+    ]
+    parts = {span: _columns(piece, cuts[span[0]], cuts[span[1]]) for span in spans}
+    reads = dict(zip(spans, _read(list(parts.values()), reader, config), strict=True))
+    reads[0, len(cuts) - 1] = whole if can_be_one else _NOTHING
+    parts[0, len(cuts) - 1] = piece
+    # best[j]: the best score of the piece's columns up to cuts[j], and the cut before it.
+    best: list[tuple[float, int]] = [(0.0, -1)] + [(-np.inf, -1)] * (len(cuts) - 1)
+    for j in range(1, len(cuts)):
+        for i in range(j):
+            if (i, j) in reads and best[i][0] > -np.inf:
+                score = best[i][0] + reads[i, j].score - config.split_margin
+                if score > best[j][0]:
+                    best[j] = (score, i)
+    chosen, j = [], len(cuts) - 1
+    while j > 0 and best[j][1] >= 0:
+        chosen.append((best[j][1], j))
+        j = best[j][1]
+    if j != 0:  # no way through (cannot happen while the whole is allowed)
+        return [piece], [whole], False
+    chosen.reverse()
+    out_reads = [reads[span] for span in chosen]
+    # Cutting was needed because the whole did not read as one typical digit: the number is
+    # given only if every part does.
+    clear = (len(chosen) > 1 or can_be_one) and all(
+        _confident(r, config) and _doubt(r) < config.part_doubt for r in out_reads
+    )
+    return [parts[span] for span in chosen], out_reads, clear
+
+
+def _doubt(read: _Read) -> float:
+    """The reader's uncertainty as a fraction of its abstain threshold (0 for a plain model)."""
+    if read.uncertainty is None or not read.threshold:
+        return 0.0
+    return read.uncertainty / read.threshold
+
+
+def _confident(read: _Read, config: NumberConfig) -> bool:
+    return read.digit is not None and not read.abstain and read.confidence >= config.min_confidence
+
+
+def _candidate_cuts(piece: _Piece, height: float, config: NumberConfig) -> list[int]:
+    """Columns to cut at: a grid cut_step digit-heights apart, plus the deepest minima of the
+    ink's column profile (where touching digits meet, the ink is thin)."""
+    step = max(1, round(config.cut_step * height))
+    grid = np.arange(step, piece.width - step // 2, step)
+    profile = ndimage.uniform_filter1d(piece.ink.sum(axis=0), size=max(3, step // 3))
+    inner = profile[1:-1]
+    minima = 1 + np.flatnonzero((inner <= profile[:-2]) & (inner <= profile[2:]))
+    deepest = minima[np.argsort(profile[minima], kind="stable")[: config.profile_cuts]]
+    return sorted(set(grid.tolist()) | set(deepest.tolist()))
+
+
+def _columns(piece: _Piece, start: int, stop: int) -> _Piece:
+    return _trimmed(piece.top, piece.left + start, piece.ink[:, start:stop])
+
+
+def _trimmed(top: int, left: int, ink: np.ndarray) -> _Piece:
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return _Piece(top, left, ink[:0, :0])
+    return _Piece(
+        top + rows[0], left + cols[0], ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _read(pieces: Sequence[_Piece], reader: Reader, config: NumberConfig) -> list[_Read]:
+    """Each piece prepared as MNIST digits were, all read in one batch."""
+    pixels = [_prepared(p, config) for p in pieces]
+    found = [i for i, x in enumerate(pixels) if x is not None]
+    reads = [_NOTHING] * len(pieces)
+    if not found:
+        return reads
+    prediction = reader.predict(np.stack([pixels[i] for i in found]))
+    probabilities, digits, abstain = (
+        prediction.probabilities,
+        prediction.digits,
+        prediction.abstain,
+    )
+    uncertainty = prediction.uncertainty
+    for row, i in enumerate(found):
+        d = int(digits[row])
+        reads[i] = _Read(
+            d,
+            float(probabilities[row, d]),
+            bool(abstain[row]),
+            None if uncertainty is None else float(uncertainty[row]),
+            prediction.abstain_threshold,
+        )
+    return reads
+
+
+def _prepared(piece: _Piece, config: NumberConfig) -> np.ndarray | None:
+    """to_mnist on the piece's ink, padded with background so its border is paper."""
+    if piece.ink.size == 0 or max(piece.ink.shape) < PREPROCESS.min_side:
+        return None
+    pad = max(2, round(config.pad * max(piece.ink.shape)))
+    return to_mnist(np.pad(piece.ink, pad))
+
+
+# --- the answer -------------------------------------------------------------------------------
+
+
+def _box(piece: _Piece, scale: tuple[float, float]) -> tuple[int, int, int, int]:
+    sx, sy = scale
+    return (
+        int(np.floor(piece.left * sx)),
+        int(np.floor(piece.top * sy)),
+        int(np.ceil(piece.right * sx)),
+        int(np.ceil((piece.top + piece.height) * sy)),
+    )
+
+
+def _reason(
+    readings: Sequence[DigitReading], unclear: Sequence[tuple], config: NumberConfig
+) -> str | None:
+    """Why the number is not given (None: it is): the first digit or cut that made it unsure."""
+    n = len(readings)
+    for k, r in enumerate(readings, start=1):
+        where = f"digit {k} of {n} (box {list(r.box)})"
+        if r.digit is None:
+            return f"{where}: no digit found in this part"
+        if r.abstain:
+            return f"{where}: not sure this is a digit (uncertainty {r.uncertainty:.2f})"
+        if r.confidence < config.min_confidence:
+            return f"{where}: read as {r.digit} with only {r.confidence:.0%} confidence"
+    if unclear:
+        return f"touching digits in box {list(unclear[0])}: no cut reads clearly"
+    return None
