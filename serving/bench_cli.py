@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from serving.cli_groups import Command
+from serving.predict_cli import positive_int
 
 
 def _options(p: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def _options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="threads for all three engines (default: all cores)",
     )

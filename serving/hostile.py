@@ -186,22 +186,23 @@ def run_hostile(
     url: str | None,
     clients: int,
     requests: int = 200,
+    serve_args: list[str] | None = None,
     model: Path | None = None,
     repeats: int = 3,
     log: Callable[[str], None] | None = None,
 ) -> dict:
-    """Both measurements; ``url=None`` starts an embedded server on a free loopback port."""
+    """Both measurements; with ``serve_args`` (not None) a server is started for the HTTP part
+    (`python -m serving serve SERVE_ARGS` on a free loopback port), else ``url`` is loaded."""
     from serving.loadtest import check_loopback, spawn_server
 
     folder = Path(tempfile.gettempdir()) / "serving-hostile-images"
     paths = write_images(folder)
     costs = predict_costs(paths, model, repeats, log)
-    serve_args = ["--model", str(model)] if model else []
-    if url is None:
+    if serve_args is not None:
         with spawn_server(serve_args, log) as spawned:
             http = asyncio.run(http_under_attack(spawned, paths, clients, requests))
     else:
-        check_loopback(url)
+        check_loopback(url or "")
         http = asyncio.run(http_under_attack(url.rstrip("/"), paths, clients, requests))
     return {"predict": costs, "http": http, "machine": f"{os.cpu_count()} cores"}
 

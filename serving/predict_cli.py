@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,10 +26,39 @@ def model_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="ONNX Runtime intra-op threads (default: all cores)",
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (--threads 0 used to blame the model file)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _top_k(text: str) -> int:
+    value = positive_int(text)
+    if value > 10:
+        raise argparse.ArgumentTypeError(f"there are 10 digits: 1..10, got {value}")
+    return value
+
+
+def _megapixels(text: str) -> float:
+    """A finite number > 0 ("nan" used to end in "cannot convert float NaN to integer")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def _predict_options(p: argparse.ArgumentParser) -> None:
@@ -47,10 +77,10 @@ def _predict_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one JSON object per line: file, digit (null if empty), probabilities, ...",
     )
-    p.add_argument("--top-k", type=int, default=3, help="how many candidates to show")
+    p.add_argument("--top-k", type=_top_k, default=3, help="how many candidates to show (1-10)")
     p.add_argument(
         "--max-megapixels",
-        type=float,
+        type=_megapixels,
         default=DEFAULT_MAX_PIXELS / 1e6,
         help="refuse larger images (checked in the file's header, before decoding)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -142,6 +143,16 @@ def _loadtest_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="instead: time each server-side stage in this process (no server needed)",
     )
+    p.add_argument(
+        "--hostile",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="instead: the reliability benchmark: `serving predict` on three hostile images "
+        "(1-px line on a 1024-px page, binary noise, 39 MP 16-bit PNG) against a drawing, then "
+        "the drawing's p50/p99 over --requests requests, quiet and beside N clients sending "
+        "the hostile images (server: --url, or one --spawn)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=cmd_loadtest)
 
@@ -162,6 +173,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         print(json.dumps(costs, indent=2) if args.json else _stages_table(costs))
         return 0
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    if args.hostile:
+        return _hostile(args, log)
     if args.spawn:
         result = run_spawned(config, args.spawn, args.rounds, progress=log)
     else:
@@ -169,6 +182,17 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     errors = sum(level["errors"] for run in result["runs"] for level in run["levels"])
     return 1 if errors else 0
+
+
+def _hostile(args: argparse.Namespace, log) -> int:
+    from serving.hostile import format_report, run_hostile
+
+    if args.spawn and len(args.spawn) > 1:
+        raise ValueError("--hostile loads one server: pass at most one --spawn")
+    serve_args = shlex.split(args.spawn[0]) if args.spawn else None
+    result = run_hostile(args.url, args.hostile, args.requests, serve_args, log=log)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 1 if result["http"]["drawing_errors"] else 0
 
 
 def _stages_table(costs: dict[str, float]) -> str:

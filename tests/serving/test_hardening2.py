@@ -503,3 +503,41 @@ def test_big_images_take_the_heavy_lane_drawings_the_light_one():
     canvas = _png(Image.new("RGBA", (280, 280)))
     assert header_pixels(canvas) == 280 * 280 <= LIGHT_PIXELS
     assert header_pixels(b"not an image") == 0
+
+
+# ---- the CLI: bad numbers are argparse's one line, not a wrong answer or a traceback ---------
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+        (["--top-k", "0"], "argument --top-k: must be >= 1, got 0"),
+        (["--top-k", "-3"], "argument --top-k: must be >= 1, got -3"),
+        (["--top-k", "11"], "argument --top-k: there are 10 digits"),
+        (["--max-megapixels", "nan"], "argument --max-megapixels: must be a finite number > 0"),
+    ],
+)
+def test_predict_refuses_bad_numbers_in_one_line(flags, says, capsys):
+    """The old failures: --threads 0 blamed the model file, --top-k 0 and -3 were accepted,
+    --max-megapixels nan said "cannot convert float NaN to integer"."""
+    from serving.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(ROOT / "examples" / "digit_3.png"), *flags])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_the_hostile_benchmark_runs_end_to_end():
+    """`python -m serving loadtest --hostile N`, shrunk: every hostile image gets an answer line
+    from `serving predict`, and the drawing's requests all succeed beside a hostile client."""
+    from serving.hostile import HOSTILE_NAMES, format_report, run_hostile
+
+    result = run_hostile(None, clients=1, requests=5, serve_args=[], repeats=1)
+    outputs = {row["image"]: row["output"] for row in result["predict"]}
+    for name in HOSTILE_NAMES:
+        assert outputs[name].startswith(name) and "error" not in outputs[name], outputs
+    assert result["http"]["drawing_errors"] == 0 and result["http"]["hostile_requests"] >= 1
+    assert "p99 under attack / quiet" in format_report(result)
