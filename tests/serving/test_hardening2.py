@@ -541,3 +541,48 @@ def test_the_hostile_benchmark_runs_end_to_end():
         assert outputs[name].startswith(name) and "error" not in outputs[name], outputs
     assert result["http"]["drawing_errors"] == 0 and result["http"]["hostile_requests"] >= 1
     assert "p99 under attack / quiet" in format_report(result)
+
+
+# ---- export-triton: outputs that are inputs, --out a file -----------------------------------
+
+
+def test_export_triton_refuses_to_copy_a_model_onto_itself(tmp_path: Path):
+    """The old failure: shutil.SameFileError's traceback when --model was the destination."""
+    from serving.triton import TritonConfig, export_triton
+
+    config = TritonConfig(model=MAP_MODEL, out=tmp_path / "repo", kind="KIND_CPU")
+    placed = export_triton(config) / "1" / "model.onnx"
+    (tmp_path / "link.onnx").symlink_to(placed)
+    for model in (
+        placed,
+        tmp_path / "link.onnx",
+        tmp_path / "repo" / ".." / "repo" / "digits" / "1" / "model.onnx",
+    ):
+        with pytest.raises(ValueError, match="would destroy the input"):
+            export_triton(TritonConfig(model=model, out=tmp_path / "repo", kind="KIND_CPU"))
+    assert placed.read_bytes() == MAP_MODEL.read_bytes()
+
+
+def test_export_triton_out_an_existing_file_is_one_line(tmp_path: Path):
+    """The old failure: NotADirectoryError's traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving",
+            "export-triton",
+            "--out",
+            str(blocker),
+            "--model",
+            str(MAP_MODEL),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{blocker} is a file, not a folder" in done.stderr
+    assert blocker.read_text() == "x"
