@@ -49,6 +49,8 @@ class PenStyle:
     two_loop: bool = False  # 2 with a small loop at the bottom left
     eight_two_loops: bool = False  # 8 drawn as two stacked circles instead of one stroke
     zero_overlap: float = 15.0  # degrees a 0 (or O) runs past its start
+    sloppiness: float = 0.0  # 0: every stroke where it belongs; 1: strokes turned, sized and
+    # placed a little off (about 8 degrees, 10% and 5% of the height)
 
 
 def writer_style(seed: int) -> PenStyle:
@@ -79,6 +81,7 @@ def random_writer(rng: np.random.Generator) -> PenStyle:
         two_loop=bool(rng.random() < 0.25),
         eight_two_loops=bool(rng.random() < 0.3),
         zero_overlap=float(rng.uniform(-10, 30)),
+        sloppiness=float(rng.uniform(0, 1)),
     )
 
 
@@ -584,8 +587,22 @@ def _transform(
         p = stroke + shift + _wobble(len(stroke), style.jitter, rng)
         x = (p[:, 0] - 0.5) * width + style.slant * (0.5 - p[:, 1]) * height
         y = (p[:, 1] - 0.5) * height
-        out.append(np.stack([x, y], axis=1) @ rotate.T + np.asarray(centre))
-    return out
+        out.append(_sloppy(np.stack([x, y], axis=1), k, height, style.sloppiness, rng))
+    return [p @ rotate.T + np.asarray(centre) for p in out]
+
+
+def _sloppy(
+    points: np.ndarray, k: int, height: float, sloppiness: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One stroke turned, sized and (if not the first) moved a little about its middle."""
+    if sloppiness <= 0:
+        return points
+    angle = np.radians(rng.normal(0, 8 * sloppiness))
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    scale = 1 + rng.normal(0, 0.1 * sloppiness)
+    shift = rng.normal(0, 0.05 * sloppiness * height, size=2) if k else np.zeros(2)
+    middle = points.mean(axis=0)
+    return middle + (points - middle) @ turn.T * scale + shift
 
 
 def _wobble(n: int, jitter: float, rng: np.random.Generator) -> np.ndarray:
