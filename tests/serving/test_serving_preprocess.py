@@ -139,3 +139,20 @@ def test_bad_input_is_a_clear_error(image, words):
         to_mnist(image)
     assert words in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_to_gray_is_pils_luminance_in_0_1_whatever_the_dtype(rng):
+    """Against PIL's own "L" conversion (ITU-R 601: 299, 587, 114 per mille), and the same
+    gray for the same picture stored as uint8, uint16 (x 257) or float in [0, 1]."""
+    from serving.preprocess import to_gray
+
+    rgb = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    rgb[0, :3] = [[255, 0, 0], [0, 255, 0], [0, 0, 255]]  # pure red, green, blue
+    reference = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float64) / 255
+    gray = to_gray(rgb)
+    assert gray.dtype == np.float64 and gray.shape == (40, 30)
+    np.testing.assert_allclose(gray, reference, atol=1 / 255)
+    np.testing.assert_allclose(gray[0, :3], [0.299, 0.587, 0.114], atol=1e-9)
+    for same in (rgb.astype(np.uint16) * 257, rgb / np.float32(255), rgb / 255.0):
+        np.testing.assert_allclose(to_gray(same), gray, atol=1e-6)
+    np.testing.assert_allclose(to_gray(rgb[..., 0].astype(np.uint16) * 257), rgb[..., 0] / 255)
