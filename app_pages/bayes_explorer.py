@@ -85,7 +85,7 @@ def noise_for_map(s: Settings, data: Dataset, X: np.ndarray) -> tuple[float, str
             "fix σ in the sidebar, or lower the degree"
         )
     sigma = best_sigma_alpha(X, data.y)[0]
-    return sigma, f"σ estimated from the data: {sigma:.3g} (type-II maximum likelihood)."
+    return sigma, f"σ estimated from the data: {sigma:.3g} (the value that makes them most likely)."
 
 
 @st.cache_data(show_spinner=False)
@@ -97,10 +97,13 @@ def point_estimates(s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, 
     X = basis.matrix(data.x)
     sigma, sigma_note = noise_for_map(s, data, X)
     PriorSpec(prior=s.prior, scale=s.scale, sigma=sigma).validate(len(data.x), basis.n_coef)
-    scale = s.scale if s.scale is not None else DEFAULT_SCALE["normal"]
+    # Ridge takes the Normal prior's scale, Lasso the Laplace prior's: the chosen prior's own
+    # scale for its pair, the default for the other (as `bayes compare`'s default lambdas).
+    tau = s.scale if s.prior == "normal" and s.scale is not None else DEFAULT_SCALE["normal"]
+    b = s.scale if s.prior == "laplace" and s.scale is not None else DEFAULT_SCALE["laplace"]
     lambdas = {
-        "ridge λ₂ = σ²/τ²": ridge_lambda(sigma, scale),
-        "lasso λ₁ = 2σ²/b": lasso_lambda(sigma, scale),
+        "ridge λ₂ = σ²/τ²": ridge_lambda(sigma, tau),
+        "lasso λ₁ = 2σ²/b": lasso_lambda(sigma, b),
     }
     fits, notes = {}, [sigma_note] if sigma_note else []
     if len(data.x) > s.degree:
@@ -114,8 +117,8 @@ def point_estimates(s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, 
             fits[f"MAP ({s.prior})"] = map_estimate(X, data.y, sigma, s.prior, s.scale).w
         except MapError as error:
             notes.append(f"The MAP optimizer failed: {error}.")
-    fits[f"Ridge (τ = {scale:g})"] = ridge_coefs(X, data.y, lambdas["ridge λ₂ = σ²/τ²"])
-    fits[f"Lasso (b = {scale:g})"] = lasso_coefs(X, data.y, lambdas["lasso λ₁ = 2σ²/b"])
+    fits[f"Ridge (τ = {tau:g})"] = ridge_coefs(X, data.y, lambdas["ridge λ₂ = σ²/τ²"])
+    fits[f"Lasso (b = {b:g})"] = lasso_coefs(X, data.y, lambdas["lasso λ₁ = 2σ²/b"])
 
     grid = np.linspace(*data.x_range, 201)
     G = basis.matrix(grid)
@@ -315,8 +318,8 @@ with st.sidebar:
     source = st.radio("Data", SOURCES)
     course = source == SOURCES[0]
     if course:
-        n = st.slider("Points n", 2, 200, value=30)
-        noise = float(st.slider("Noise σ", 0.1, 5.0, value=1.0, step=0.1))
+        n = st.slider("Points n", 2, 200, value=DataConfig().n)  # `bayes compare`'s defaults
+        noise = float(st.slider("Noise σ", 0.1, 5.0, value=DataConfig().noise, step=0.1))
     else:
         n = 0
         fix = st.checkbox("I know the noise σ", help="otherwise it is estimated from the data")
@@ -370,7 +373,11 @@ if any(c.startswith("MAP (normal)") for c in coefs.columns):
         "The MAP (normal) and Ridge lines lie on top of each other on purpose: with λ₂ = σ²/τ² "
         "they are the same estimate (dashes and markers tell them apart)."
     )
-st.subheader("Coefficients (of x⁰, x¹, ... in plain polynomial form)")
+st.subheader("Coefficients in plain powers (of x⁰, x¹, ...)")
+st.caption(
+    "Fitted in the Legendre basis (well-conditioned coordinates) and converted to plain powers "
+    "here; `python -m bayes compare` prints both, with the same defaults (n, noise, λ₂, λ₁)."
+)
 st.dataframe(coefs.style.format("{:.4f}", na_rep="–"))
 st.caption(" · ".join(f"{name} = {value:.4g}" for name, value in lambdas.items()))
 
@@ -428,7 +435,7 @@ else:
         f"{d.get('sample_s', float('nan')):.1f} s",
         help=f"plus {fit['compile_s']:.1f} s to compile the model",
     )
-    trouble = problems(d)
+    trouble = problems(d, draws="“Draws per chain”", tune="“Tuning steps per chain”")
     if trouble:
         st.warning(
             "The sampler struggled, so treat the numbers below with care:\n\n- "
@@ -484,7 +491,7 @@ sigma_text = "with known σ" if scores["sigma_known"] else "with σ estimated fo
 st.write(
     f"The evidence picks degree **{scores['chosen_degree']}**{truth}; leave-one-out ranks "
     f"degree **{scores['chosen_degree_loo']}** best, {ties}. Each degree gets the Normal prior "
-    f"scale that maximizes its evidence (type-II maximum likelihood), {sigma_text}."
+    f"scale that makes the data most probable (its evidence largest), {sigma_text}."
 )
 table = pd.DataFrame(
     {

@@ -8,6 +8,14 @@ import sys
 from pathlib import Path
 
 from bayes.cli_common import add_command, add_data_flags, load_data, save, writable_dir
+from bayes.data import DataConfig
+from bayes.design import Basis
+from bayes.models import DEFAULT_SCALE
+
+# One set of defaults with the app's Bayes page: its prior scales, at the default noise sigma.
+_SIGMA = DataConfig().noise
+DEFAULT_LAMBDA_L2 = _SIGMA**2 / DEFAULT_SCALE["normal"] ** 2  # ridge lambda = sigma^2 / tau^2
+DEFAULT_LAMBDA_L1 = 2 * _SIGMA**2 / DEFAULT_SCALE["laplace"]  # lasso lambda = 2 sigma^2 / b
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,16 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lambda-l2",
         type=float,
-        default=1.0,
+        default=DEFAULT_LAMBDA_L2,
         help="lambda of ||y-Xw||^2 + lambda*sum w_j^2 (j>=1); Normal prior scale "
-        "sigma/sqrt(lambda)",
+        "sigma/sqrt(lambda). The default is the app's and `bayes fit`'s Normal prior, "
+        f"tau = {DEFAULT_SCALE['normal']:g}, at the default noise",
     )
     p.add_argument(
         "--lambda-l1",
         type=float,
-        default=5.0,
+        default=DEFAULT_LAMBDA_L1,
         help="lambda of ||y-Xw||^2 + lambda*sum |w_j| (j>=1); Laplace scale 2 sigma^2/lambda; "
-        "sklearn alpha = lambda/(2n)",
+        "sklearn alpha = lambda/(2n). The default is the app's and `bayes fit`'s Laplace "
+        f"prior, b = {DEFAULT_SCALE['laplace']:g}, at the default noise",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, help="also save regularization-path PNGs in this folder")
@@ -56,13 +66,30 @@ def cmd_compare(args) -> int:
         return 0
     print(
         f"{data.source}: degree {res['degree']}, sigma {res['sigma']:.4g} ({res['sigma_source']})"
-        f", lambda_l2 {res['lambda_l2']}, lambda_l1 {res['lambda_l1']} ({args.basis} basis)"
+        f", lambda_l2 {res['lambda_l2']}, lambda_l1 {res['lambda_l1']}"
     )
+    print(f"coefficients in the {BASIS_NAMES[args.basis]}:")
+    _print_rows(res, lambda w: w)
+    if args.basis != "monomial":  # the app shows plain powers: the same fits, comparable
+        print(f"the same fits in {BASIS_NAMES['monomial']} (as the app shows them):")
+        _print_rows(res, Basis(res["degree"], args.basis, data.x_range).to_monomial)
+    return 0
+
+
+BASIS_NAMES = {
+    "legendre": "Legendre basis (of P0(u), P1(u), ... with u = x mapped onto [-1, 1]; "
+    "the fit's own coordinates)",
+    "monomial": "plain powers (of x^0, x^1, ...)",
+}
+
+
+def _print_rows(res: dict, convert) -> None:
+    import numpy as np
+
     for key in ("mle", "map_normal", "ridge", "map_laplace", "lasso"):
-        values = res[key]
+        values = None if res[key] is None else convert(np.asarray(res[key]))
         row = "(none)" if values is None else " ".join(f"{v:9.4f}" for v in values)
         print(f"{key:>12}: {row}")
-    return 0
 
 
 def _compare_plots(data, args, res, out: Path) -> None:

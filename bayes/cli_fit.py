@@ -79,8 +79,8 @@ def cmd_fit(args) -> int:
     if report["n_pareto_k_high"]:
         print(
             f"note: {report['n_pareto_k_high']} points have Pareto k > 0.7: each of them alone "
-            "changes the posterior so much that the LOO shortcut (PSIS) is unreliable there; "
-            "`python -m bayes select` computes exact LOO for such points",
+            "changes the posterior so much that the leave-one-out shortcut (PSIS) is unreliable "
+            "there; `python -m bayes select` refits without each such point instead",
             file=sys.stderr,
         )
     print(f"wrote {out}/idata.nc, summary.csv, diagnostics.json and 5 PNGs", file=sys.stderr)

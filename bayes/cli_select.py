@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "select",
         "log evidence and LOO per degree; the chosen degree",
-        "Closed-form log evidence (Normal prior, its scale and, when unknown, sigma by type-II "
-        "maximum likelihood) and LOO (az.compare) for every degree; LOO's choice is the "
+        "Closed-form log evidence (how probable the data are under each degree's model; the "
+        "Normal prior's scale and, when unknown, sigma are set to the values that make the data "
+        "most probable: type-II maximum likelihood) and LOO (leave-one-out: how well each point "
+        "is predicted by a fit to the others; az.compare) for every degree; LOO's choice is the "
         "simplest degree within one standard error of the best.",
     )
     add_data_flags(p)
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--learn-sigma",
         action="store_true",
-        help="treat sigma as unknown (type-II ML per degree) instead of --noise",
+        help="treat sigma as unknown (estimated per degree: the value that makes the data most "
+        "probable) instead of --noise",
     )
     p.add_argument("--no-loo", action="store_true", help="evidence only")
     p.add_argument(
@@ -88,15 +91,24 @@ def cmd_select(args) -> int:
 def _print_selection(res: dict, source: str) -> None:
     sigma = f"sigma {res['sigma']:g} (fixed)" if res["sigma_known"] else "sigma unknown (ML)"
     print(f"{source}, n {res['n']}, {sigma}")
+    print("log evidence: how probable the data are under the degree's model (higher is better)")
+    if "loo_elpd" in res:
+        print(
+            "LOO score (elpd): the log probability of each point predicted by a fit to the "
+            "others, summed (higher is better); diff ± SE: below the best degree; weight: the "
+            "share a stacked mix of all degrees gives this one; refit: points so influential "
+            "that the quick LOO estimate (PSIS, Pareto k > 0.7) fails there, so they are "
+            "refit without the point"
+        )
     for i, d in enumerate(res["degrees"]):
         line = f"degree {d:2d}: log evidence {res['log_evidence'][i]:9.2f}"
         if not res["sigma_known"]:
             line += f" (sigma {res['sigma_estimate'][i]:.3g})"
         if "loo_elpd" in res:
             line += (
-                f"  LOO elpd {res['loo_elpd'][i]:9.2f}, diff {res['elpd_diff'][i]:6.2f}"
+                f"  LOO score {res['loo_elpd'][i]:9.2f}, diff {res['elpd_diff'][i]:6.2f}"
                 f" ± {res['elpd_diff_se'][i]:5.2f}, weight {res['stacking_weight'][i]:.2f}"
-                f" ({res['n_pareto_k_high'][i]} points k>0.7 -> exact LOO)"
+                f" ({res['n_pareto_k_high'][i]} points refit)"
             )
         print(line)
     print(f"chosen degree (evidence): {res['chosen_degree']}")

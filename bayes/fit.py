@@ -343,24 +343,25 @@ def diagnostics(idata, sample_s: float | None = None, var_names: list[str] | Non
     return out
 
 
-def problems(diag: dict) -> list[str]:
-    """One plain sentence per failed check (empty when the fit can be trusted)."""
+def problems(diag: dict, draws: str = "--draws", tune: str = "--tune") -> list[str]:
+    """One plain sentence per failed check (empty when the fit can be trusted). ``draws`` and
+    ``tune`` name the knobs where the reader sets them (the CLI's flags; the app's sliders)."""
     out = []
     if diag["divergences"] > 0:
         out.append(
             f"{diag['divergences']} divergent transitions: the sampler could not follow the "
-            "posterior's curvature; raise --tune, or try another prior scale"
+            f"posterior's curvature; raise {tune}, or try another prior scale"
         )
     if not diag["r_hat_max"] <= MAX_R_HAT:
         out.append(
             f"r_hat {diag['r_hat_max']:.3f} > {MAX_R_HAT} ({diag['worst_r_hat']}): the chains "
-            "disagree; run more --draws and --tune"
+            f"disagree; raise {draws} and {tune}"
         )
     ess = min(diag["ess_bulk_min"], diag["ess_tail_min"])
     if not ess >= MIN_ESS:
         out.append(
             f"effective sample size {ess:.0f} < {MIN_ESS} ({diag['worst_ess']}): too few "
-            "independent draws for reliable intervals; run more --draws"
+            f"independent draws for reliable intervals; raise {draws}"
         )
     return out
 

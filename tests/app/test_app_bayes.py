@@ -51,7 +51,7 @@ def test_map_equals_ridge_and_lasso_with_the_mapped_lambda(page):
         "MLE",
         "MAP (normal)",
         "Ridge (τ = 10)",
-        "Lasso (b = 10)",
+        "Lasso (b = 5)",
     ]
     assert list(table.index) == [f"x^{k}" for k in range(6)]
     np.testing.assert_allclose(
@@ -59,7 +59,7 @@ def test_map_equals_ridge_and_lasso_with_the_mapped_lambda(page):
     )
     np.testing.assert_allclose(table["MAP (normal)"], table["Ridge (τ = 10)"], rtol=1e-6, atol=1e-8)
     (mapping,) = [c.value for c in page.caption if "λ₂ =" in c.value and "·" in c.value]
-    assert mapping == "ridge λ₂ = σ²/τ² = 0.01 · lasso λ₁ = 2σ²/b = 0.2"
+    assert mapping == "ridge λ₂ = σ²/τ² = 0.01 · lasso λ₁ = 2σ²/b = 0.4"
     assert any("on top of each other on purpose" in c.value for c in page.caption)
     (chart,) = page.get("vega_lite_chart")
     assert_readable(page)
@@ -70,6 +70,29 @@ def test_map_equals_ridge_and_lasso_with_the_mapped_lambda(page):
     np.testing.assert_allclose(table["MAP (laplace)"], table["Lasso (b = 5)"], rtol=1e-5, atol=1e-6)
 
 
+def test_the_page_and_bayes_compare_show_the_same_fit_by_default(page):
+    """One set of defaults (n, noise, lambdas, seed): the page's plain-power coefficients are
+    `python -m bayes compare`'s Legendre ones converted, for every estimate."""
+    import contextlib
+    import io
+    import json
+
+    from bayes.__main__ import main
+    from bayes.design import Basis
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["compare", "--degree", "5", "--json"]) == 0
+    cli = json.loads(out.getvalue().splitlines()[-1])
+    assert (cli["lambda_l2"], cli["lambda_l1"], len(cli["x"])) == (0.01, 0.4, 50)
+    to_powers = Basis(5, "legendre", (-1.0, 1.0)).to_monomial
+    table = coefficients(page)
+    for column, key in (("MLE", "mle"), ("MAP (normal)", "map_normal"),
+                        ("Ridge (τ = 10)", "ridge"), ("Lasso (b = 5)", "lasso")):  # fmt: skip
+        np.testing.assert_allclose(table[column], to_powers(cli[key]), rtol=1e-4, atol=1e-6)
+    assert any("Fitted in the Legendre basis" in c.value for c in page.caption)
+
+
 def test_overlapping_fits_get_distinct_dashes_and_markers(page):
     import json
 
@@ -78,7 +101,7 @@ def test_overlapping_fits_get_distinct_dashes_and_markers(page):
     lines, markers = spec["layer"][0], spec["layer"][1]
     dash = lines["encoding"]["strokeDash"]["scale"]
     names = dash["domain"]
-    assert names == ["true f(x)", "MLE", "MAP (normal)", "Ridge (τ = 10)", "Lasso (b = 10)"]
+    assert names == ["true f(x)", "MLE", "MAP (normal)", "Ridge (τ = 10)", "Lasso (b = 5)"]
     ridge, map_ = names.index("Ridge (τ = 10)"), names.index("MAP (normal)")
     assert dash["range"][ridge] != dash["range"][map_]
     shapes = markers["encoding"]["shape"]["scale"]["range"]
