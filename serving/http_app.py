@@ -136,6 +136,12 @@ def create_app(config: ServerConfig | None = None, backend: Backend | None = Non
             raise HTTPException(422, record["error"])
         return JSONResponse(record)
 
+    from serving import number_http  # a module of its own: it imports this one
+
+    @app.post(number_http.ROUTE, summary=number_http.SUMMARY, openapi_extra=number_http.body_doc())
+    async def read_number(request: Request) -> JSONResponse:
+        return JSONResponse(await number_http.read_number_record(request, _backend(request)))
+
     @app.post("/predict/batch", summary="read many digits", openapi_extra=_body_doc(batch=True))
     async def predict_batch(request: Request) -> JSONResponse:
         backend = _backend(request)
@@ -314,6 +320,8 @@ async def _form_items(request: Request, config: ServerConfig, batch: bool) -> li
 
 def model_info(backend: Backend) -> dict[str, Any]:
     """GET /model: what is served, its input contract, and the limits this server enforces."""
+    from serving import number_http
+
     predictor, config = backend.predictor, backend.config
     session = predictor.session
     accuracy = predictor.metadata.get("test_accuracy")
@@ -329,6 +337,7 @@ def model_info(backend: Backend) -> dict[str, Any]:
         f"file), or {PIXELS_HINT}",
         "metadata": predictor.metadata,
         "limits": {k: v for k, v in asdict(config).items() if k != "model"},
+        "read_number": number_http.model_info(),
         "process_rss_bytes": process_rss_bytes(),
         **(backend.stats() if hasattr(backend, "stats") else {}),
     }

@@ -160,19 +160,20 @@ def read_number(image: np.ndarray, reader: Reader, config: NumberConfig = DEFAUL
         reason = f"{len(pieces)} separate marks: more than the {config.max_digits} digits read"
         return NumberResult(None, (), reason, time.perf_counter() - start)
     height = _digit_height(pieces, config)
-    digits, reads, unclear = [], [], []
+    digits, reads, doubted, uncut = [], [], [], []
     for piece in pieces:
-        parts, parts_read, clear = _split(piece, height, reader, config)
+        parts, parts_read, parts_doubted, too_wide = _split(piece, height, reader, config)
         digits += parts
         reads += parts_read
-        if not clear:
-            unclear.append(piece)
+        doubted += parts_doubted
+        if too_wide:
+            uncut.append(piece)
     scale = (image.shape[1] / ink.shape[1], image.shape[0] / ink.shape[0])
     readings = tuple(
         DigitReading(r.digit, r.confidence, r.abstain, r.uncertainty, _box(p, scale))
         for p, r in zip(digits, reads, strict=True)
     )
-    reason = _reason(readings, [_box(p, scale) for p in unclear], config)
+    reason = _reason(readings, doubted, [_box(p, scale) for p in uncut], config)
     number = None if reason else "".join(str(r.digit) for r in readings)
     return NumberResult(number, readings, reason, time.perf_counter() - start)
 
@@ -305,8 +306,10 @@ def _digit_height(pieces: Sequence[_Piece], config: NumberConfig) -> float:
 
 def _split(
     piece: _Piece, height: float, reader: Reader, config: NumberConfig
-) -> tuple[list[_Piece], list[_Read], bool]:
-    """The piece as one digit or cut into several, left to right; whether that was clear.
+) -> tuple[list[_Piece], list[_Read], list[bool], bool]:
+    """The piece as one digit or cut into several, left to right; for each part whether it is
+    doubted (cutting was considered and the part is unlike a typical digit); and whether the
+    piece is too wide for one digit yet no cut was found.
 
     Why the reader's confidence alone cannot decide: cut anywhere, a single digit leaves a
     sliver that reads as a confident "1", and touching digits often read as one confident
@@ -322,7 +325,7 @@ def _split(
     if width <= config.split_width or (
         can_be_one and _confident(whole, config) and _doubt(whole) < config.typical_doubt
     ):
-        return [piece], [whole], True  # the common case: one digit, read clearly
+        return [piece], [whole], [False], False  # the common case: one digit, read clearly
     cuts = [0, *_candidate_cuts(piece, height, config), piece.width]
     low, high = config.min_part_width * height, config.must_split_width * height
     spans = [
@@ -348,15 +351,12 @@ def _split(
         chosen.append((best[j][1], j))
         j = best[j][1]
     if j != 0:  # no way through (cannot happen while the whole is allowed)
-        return [piece], [whole], False
+        return [piece], [whole], [False], True
     chosen.reverse()
     out_reads = [reads[span] for span in chosen]
-    # Cutting was needed because the whole did not read as one typical digit: the number is
-    # given only if every part does.
-    clear = (len(chosen) > 1 or can_be_one) and all(
-        _confident(r, config) and _doubt(r) < config.part_doubt for r in out_reads
-    )
-    return [parts[span] for span in chosen], out_reads, clear
+    # The whole did not read as one typical digit: the number is given only if every part does.
+    doubted = [_doubt(r) >= config.part_doubt for r in out_reads]
+    return [parts[span] for span in chosen], out_reads, doubted, len(chosen) == 1 and not can_be_one
 
 
 def _doubt(read: _Read) -> float:
@@ -446,7 +446,10 @@ def _box(piece: _Piece, scale: tuple[float, float]) -> tuple[int, int, int, int]
 
 
 def _reason(
-    readings: Sequence[DigitReading], unclear: Sequence[tuple], config: NumberConfig
+    readings: Sequence[DigitReading],
+    doubted: Sequence[bool],
+    uncut: Sequence[tuple],
+    config: NumberConfig,
 ) -> str | None:
     """Why the number is not given (None: it is): the first digit or cut that made it unsure."""
     n = len(readings)
@@ -458,6 +461,12 @@ def _reason(
             return f"{where}: not sure this is a digit (uncertainty {r.uncertainty:.2f})"
         if r.confidence < config.min_confidence:
             return f"{where}: read as {r.digit} with only {r.confidence:.0%} confidence"
-    if unclear:
-        return f"touching digits in box {list(unclear[0])}: no cut reads clearly"
+    for k, (r, doubt) in enumerate(zip(readings, doubted, strict=True), start=1):
+        if doubt:
+            return (
+                f"digit {k} of {n} (box {list(r.box)}): read as {r.digit}, but unlike a typical "
+                f"digit (uncertainty {r.uncertainty:.2f}): touching digits, or no digit?"
+            )
+    if uncut:
+        return f"touching digits in box {list(uncut[0])}: no cut reads clearly"
     return None
