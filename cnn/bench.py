@@ -12,9 +12,10 @@ from torch.nn import functional as F
 
 from cnn.device import resolve_device
 from cnn.model import DigitCNN
+from cnn.splits import VALIDATION_SIZE
 from cnn.train import augment_batch
 
-TRAIN_IMAGES = 60_000
+TRAIN_IMAGES = 60_000 - VALIDATION_SIZE  # an epoch: training images less those held out
 
 
 def _time_steps(step, steps: int, device: torch.device) -> float:
@@ -63,7 +64,7 @@ def run_bench(device: str = "auto", steps: int = 30, batch_size: int = 128) -> d
     print(f"device: {name} (torch {torch.__version__}{', bf16 autocast' if amp else ''})")
     print(
         f"training  (batch {batch_size}, augmentation on): {train_ips:9.0f} images/s "
-        f"-> one 60,000-image epoch ~ {TRAIN_IMAGES / train_ips:.1f} s"
+        f"-> one {TRAIN_IMAGES:,}-image epoch ~ {TRAIN_IMAGES / train_ips:.1f} s"
     )
     print(
         f"inference (batch 1000, eval mode):           {infer_ips:9.0f} images/s "
