@@ -10,6 +10,7 @@ the HTTP service all read images through it.
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from pathlib import Path
@@ -154,6 +155,7 @@ _TRANSPOSE = {
 
 
 KEEP_SIDE = 32  # a reduction stops before the short side drops below this (a 10000x8 strip)
+BAND_PIXELS = 2_000_000  # input pixels reduced at a time (a copy of this many is the overhead)
 
 
 def _factor(size: tuple[int, int], max_side: int) -> float:
@@ -166,13 +168,25 @@ def _reduced(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 
 def _reduce(image: Image.Image, max_side: int) -> Image.Image:
-    """Area-averaged to ``max_side``, in a mode that averages (PIL takes the nearest pixel in
-    palette and 1-bit images, and premultiplies alpha in RGBA)."""
+    """Area-averaged (BOX) to fit ``max_side``, a band of rows at a time: PIL's own resize of
+    RGBA first makes a premultiplied copy of every pixel (a 40 MP PNG peaked at 490 MB), and
+    palette/1-bit images must be converted to average at all (PIL takes the nearest pixel)."""
     if _factor(image.size, max_side) <= 1:
         return image
-    if image.mode not in ("L", "RGB", "RGBA", "I;16", "I", "F"):
-        image = image.convert(_plain_mode(image))
-    return image.resize(_reduced(image.size, max_side), Image.Resampling.BOX)
+    width, height = image.size
+    out_w, out_h = _reduced(image.size, max_side)
+    mode = image.mode if image.mode in ("L", "RGB", "RGBA", "I;16", "I", "F") else None
+    mode = mode or _plain_mode(image)
+    out = Image.new(mode, (out_w, out_h))
+    step = max(1, math.ceil(BAND_PIXELS / width * out_h / height))  # output rows per band
+    for row in range(0, out_h, step):
+        stop = min(out_h, row + step)
+        top, bottom = row * height / out_h, stop * height / out_h
+        band = image.crop((0, math.floor(top), width, min(height, math.ceil(bottom))))
+        band = band if band.mode == mode else band.convert(mode)
+        box = (0.0, top - math.floor(top), float(width), bottom - math.floor(top))
+        out.paste(band.resize((out_w, stop - row), Image.Resampling.BOX, box=box), (0, row))
+    return out
 
 
 def _orient(image: Image.Image, orientation: object) -> Image.Image:
