@@ -308,7 +308,7 @@ def race_function(
     fn = FUNCTIONS[function]
     paths = {}
     names = _check_names(names)
-    for k, name in enumerate(names):
+    for done, name in enumerate(names, start=1):
         xy = torch.tensor(fn.start, dtype=torch.float64, requires_grad=True)
         opt = FACTORIES[name]([xy], **fn.settings[name])
         path = np.empty((steps + 1, 2))
@@ -322,8 +322,8 @@ def race_function(
             opt.step()
             path[k + 1] = xy.detach().numpy()
         paths[name] = path
-        if progress is not None:
-            progress(k + 1, len(names))
+        if progress is not None:  # racers done, of all (the step loop's k is not the racer's)
+            progress(done, len(names))
     return paths
 
 

@@ -154,7 +154,11 @@ def test_bad_names_list_the_choices():
 def test_optim_lab_result():
     config = OptimLabConfig(ball_steps=5, function_steps=20, optimizers=("sgd", "adam", "adam-bc"),
                             seeds=1, lrs=(0.01, 0.1), rprop_epochs=1)  # fmt: skip
-    result = optim_lab(config)
+    calls = []
+    result = optim_lab(config, progress=lambda done, total: calls.append((done, total)))
+    # the progress bar fills once and never runs past its total (it reached 7,105 of 880)
+    assert all(0 <= d <= t for d, t in calls) and calls[-1][0] == calls[-1][1]
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     numbers = json.loads(json.dumps(result.numbers))
     assert set(numbers) == {"ball", "rosenbrock", "beale", "adam_early_steps", "rprop_batches"}
     assert set(numbers["ball"]) == {"sgd", "adam", "adam-bc"}
