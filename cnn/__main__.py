@@ -184,12 +184,21 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="--time-to: capture the step with torch.compile (default: on CUDA only)",
     )  # fmt: skip
     comp.add_argument("--no-compile", dest="compile", action="store_false", help="--time-to: eager")
+    p.add_argument(
+        "--compile-backend",
+        choices=["inductor", "aot_eager", "eager"],
+        default="inductor",
+        help="--time-to: torch.compile backend",
+    )
     p.add_argument("--json", action="store_true", help="--time-to: print one JSON object")
 
     from cnn.labs.cli import add_lab_parsers
 
     add_lab_parsers(sub, argv)
     from cnn.reader.cli import HELP, add_posterior_parsers
+    from serving.cli_groups import add_groups
+
+    add_groups(sub, ("cnn.reader.adapt_eval_cli",), DefaultsHelpFormatter, argv)  # adapt-eval
 
     if argv is None or command_requested(argv) in HELP:
         add_posterior_parsers(sub)
@@ -235,6 +244,7 @@ def _time_to(args) -> None:
             epochs=args.epochs,
             eval_every=args.eval_every,
             compile=args.compile,
+            compile_backend=args.compile_backend,
             limit=args.limit,
             test_limit=args.test_limit,
         ),
