@@ -26,10 +26,11 @@ def _options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--weight",
-        type=float,
-        default=None,
-        help="likelihood weight of each example (1 = plain Bayes; default: chosen by "
-        f"leave-one-out on the examples among {', '.join(f'{w:g}' for w in d.weight_grid)})",
+        default="1",
+        help="likelihood weight of each example: 1 = plain Bayes (the 55,000 MNIST images' "
+        "posterior is the prior), larger counts your drawings more (reads you a little better, "
+        "forgets some MNIST); 'auto' chooses by leave-one-out on the examples among "
+        f"{', '.join(f'{w:g}' for w in d.weight_grid)}",
     )
     p.add_argument(
         "--gate-tail",
@@ -43,13 +44,17 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_adapt(args: argparse.Namespace) -> int:
     from serving.adapt import AdaptConfig, AdaptError, run_adapt
 
-    if args.weight is not None and not args.weight > 0:
-        print(f"error: --weight must be > 0, got {args.weight}", file=sys.stderr)
+    try:
+        weight = None if args.weight == "auto" else float(args.weight)
+    except ValueError:
+        weight = -1.0
+    if weight is not None and not 0 < weight < float("inf"):
+        print(f"error: --weight must be a number > 0 or 'auto', got {args.weight}", file=sys.stderr)
         return 2
     if not 0 < args.gate_tail < 1:
         print(f"error: --gate-tail must be between 0 and 1, got {args.gate_tail}", file=sys.stderr)
         return 2
-    config = AdaptConfig(weight=args.weight, gate_tail=args.gate_tail)
+    config = AdaptConfig(weight=weight, gate_tail=args.gate_tail)
     try:
         run_adapt(args.examples, args.out, args.model, config, progress=_progress)
     except AdaptError as exc:
