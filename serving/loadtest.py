@@ -293,11 +293,18 @@ def stop_server(process: subprocess.Popen | None, timeout_s: float = 60.0) -> No
 
 
 def format_table(result: dict) -> str:
-    """A Markdown table: one row per server and concurrency, ratios against the first server."""
+    """A Markdown table: one row per server and concurrency. Throughput ratios: against the
+    first server at the same concurrency when several servers are compared, else against the
+    first concurrency level (how the one server scales; a ratio to itself would read 1.00x)."""
     runs = result["runs"]
     first = {lv["concurrency"]: lv["throughput"] for lv in runs[0]["levels"]}
+    ratio = "vs first server"
+    if len(runs) == 1:
+        level = runs[0]["levels"][0]
+        first = dict.fromkeys(first, level["throughput"])
+        ratio = f"vs {level['concurrency']} client{'s' if level['concurrency'] != 1 else ''}"
     lines = [
-        "| server | body | clients | req/s | vs first | p50 ms | p95 ms | p99 ms | errors | "
+        f"| server | body | clients | req/s | {ratio} | p50 ms | p95 ms | p99 ms | errors | "
         "RSS before -> after MB |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]

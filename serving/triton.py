@@ -35,7 +35,7 @@ class TritonConfig:
     """What to export and how Triton should batch it."""
 
     model: Path = DEFAULT_MODEL
-    out: Path = ROOT / "model_repository"
+    out: Path = ROOT / "runs" / "model_repository"  # runs/ is git-ignored
     name: str = "digits"
     max_batch_size: int = 256
     queue_delay_us: int = 500  # dynamic batching waits this long for a fuller batch

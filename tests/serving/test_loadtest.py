@@ -80,7 +80,13 @@ def test_spawned_comparison_embedded_vs_bare():
             assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
         assert server["rss_before"] > 0 and server["rss_after"] > 0
     table = format_table(result)
-    assert table.count("\n| --engine") == 4 and "1.00x" in table
+    assert table.count("\n| --engine") == 4 and "1.00x" in table and "| vs first server |" in table
+    # one server: the ratio is to its first level (how it scales), not to itself
+    one = format_table({"runs": result["runs"][:1]})
+    assert "| vs 1 client |" in one
+    rows = [line.split("|") for line in one.splitlines() if line.startswith("| --engine")]
+    levels = result["runs"][0]["levels"]
+    assert rows[1][5].strip() == f"{levels[1]['throughput'] / levels[0]['throughput']:.2f}x"
 
 
 def test_stage_costs_name_every_stage():

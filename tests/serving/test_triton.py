@@ -126,3 +126,12 @@ def test_cli_writes_the_layout(tmp_path):
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "r" / "digits" / "config.pbtxt").is_file()
     assert "tritonserver --model-repository" in run.stdout
+
+
+def test_default_repository_lies_in_the_ignored_runs_folder():
+    """Without --out nothing lands in the working tree that git would list as new."""
+    out = TritonConfig().out
+    assert out.parent == ROOT / "runs"
+    check = subprocess.run(["git", "check-ignore", "-q", str(out / "digits" / "config.pbtxt")],
+                           cwd=ROOT)  # fmt: skip
+    assert check.returncode == 0, f"{out} is not git-ignored"
