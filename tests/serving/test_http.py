@@ -303,7 +303,6 @@ def test_app_sends_drawings_to_the_server_named_in_the_environment(server, monke
     assert not [im for im in at.image if "What the model saw" in (im.captions or [""])[0]]
 
 
-
 def test_ctrl_c_stops_the_server_cleanly():
     import signal
 
@@ -421,6 +420,17 @@ def test_body_of_exactly_the_limit_is_read_and_one_byte_more_refused():
         )
         assert over.status_code == 413
         assert "over the limit of 20,000 bytes" in over.json()["detail"]
+    # The declared length alone decides, before any byte is read (a client announcing a huge
+    # upload is answered at once): a 2-byte body declared as N + 1 bytes is refused, as N not.
+    json_type = {"content-type": "application/json"}
+    declared = client.post(
+        "/predict", content=b"{}", headers={**json_type, "content-length": "20001"}
+    )
+    assert declared.status_code == 413 and "body of 20,001 bytes" in declared.json()["detail"]
+    declared = client.post(
+        "/predict", content=b"{}", headers={**json_type, "content-length": "20000"}
+    )
+    assert declared.status_code == 422 and '"pixels" field' in declared.json()["detail"]
 
 
 def test_spawned_server_reads_max_body_mb_as_mebibytes(server):
