@@ -175,6 +175,20 @@ def read_digit(image: np.ndarray) -> DigitResult:
 
 
 st.session_state.setdefault("canvas_version", 0)
+mode = st.segmented_control(
+    "Read",
+    ["Digit", "Number"],
+    default="Digit",
+    key="read_mode",
+    help="Digit: one digit on a square canvas. Number: several digits side by side on a wide "
+    "canvas, each read on its own (always by the model in this app).",
+)
+if mode == "Number":
+    from app_pages import number_mode
+
+    number_mode.show(predictor, stroke_width, st.session_state.canvas_version)
+    st.button("Clear", icon=":material/delete:", on_click=clear_canvas, key="clear-number")
+    st.stop()
 draw_col, result_col = st.columns([1, 1], gap="large")
 with draw_col:
     # The caption also leaves room for the canvas's floating toolbar (upload, undo, redo, reset).

@@ -98,6 +98,8 @@ class NumberResult:
     digits: tuple[DigitReading, ...]
     reason: str | None
     seconds: float
+    # Which digit (index into digits) made the number unsure; None when it is given or empty.
+    culprit: int | None = None
 
     @property
     def abstain(self) -> bool:
@@ -173,9 +175,9 @@ def read_number(image: np.ndarray, reader: Reader, config: NumberConfig = DEFAUL
         DigitReading(r.digit, r.confidence, r.abstain, r.uncertainty, _box(p, scale))
         for p, r in zip(digits, reads, strict=True)
     )
-    reason = _reason(readings, doubted, [_box(p, scale) for p in uncut], config)
+    reason, culprit = _reason(readings, doubted, [_box(p, scale) for p in uncut], config)
     number = None if reason else "".join(str(r.digit) for r in readings)
-    return NumberResult(number, readings, reason, time.perf_counter() - start)
+    return NumberResult(number, readings, reason, time.perf_counter() - start, culprit)
 
 
 def number_record(name: str, result: NumberResult) -> dict[str, Any]:
@@ -450,23 +452,26 @@ def _reason(
     doubted: Sequence[bool],
     uncut: Sequence[tuple],
     config: NumberConfig,
-) -> str | None:
-    """Why the number is not given (None: it is): the first digit or cut that made it unsure."""
+) -> tuple[str | None, int | None]:
+    """Why the number is not given (None: it is), and the index of the digit that made it
+    unsure: the first doubtful digit, else the first piece too wide for one digit."""
     n = len(readings)
     for k, r in enumerate(readings, start=1):
         where = f"digit {k} of {n} (box {list(r.box)})"
         if r.digit is None:
-            return f"{where}: no digit found in this part"
+            return f"{where}: no digit found in this part", k - 1
         if r.abstain:
-            return f"{where}: not sure this is a digit (uncertainty {r.uncertainty:.2f})"
+            return f"{where}: not sure this is a digit (uncertainty {r.uncertainty:.2f})", k - 1
         if r.confidence < config.min_confidence:
-            return f"{where}: read as {r.digit} with only {r.confidence:.0%} confidence"
+            return f"{where}: read as {r.digit} with only {r.confidence:.0%} confidence", k - 1
     for k, (r, doubt) in enumerate(zip(readings, doubted, strict=True), start=1):
         if doubt:
             return (
                 f"digit {k} of {n} (box {list(r.box)}): read as {r.digit}, but unlike a typical "
-                f"digit (uncertainty {r.uncertainty:.2f}): touching digits, or no digit?"
+                f"digit (uncertainty {r.uncertainty:.2f}): touching digits, or no digit?",
+                k - 1,
             )
     if uncut:
-        return f"touching digits in box {list(uncut[0])}: no cut reads clearly"
-    return None
+        culprit = next((k for k, r in enumerate(readings) if r.box == uncut[0]), None)
+        return f"touching digits in box {list(uncut[0])}: no cut reads clearly", culprit
+    return None, None
