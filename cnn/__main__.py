@@ -205,6 +205,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     else:
         for name, text in HELP.items():
             sub.add_parser(name, help=text)
+    from cnn.reader import number_eval_cli
+
+    if argv is None or command_requested(argv) == "number-eval":
+        number_eval_cli.add_parser(sub, DefaultsHelpFormatter)
+    else:
+        sub.add_parser("number-eval", help=number_eval_cli.HELP)
     return parser
 
 
