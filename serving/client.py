@@ -59,6 +59,7 @@ class RemotePredictor:
             model_seconds=float(record.get("seconds") or 0.0),
             uncertainty=record.get("uncertainty"),  # a Bayesian model's (None otherwise)
             abstain=bool(record.get("abstain")),
+            reason=record.get("reason"),
         )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -38,6 +38,9 @@ __all__ = [
     "predict_pixels",
 ]
 CHUNK = 512  # images per session.run: bounds activation memory for big batches
+# The one answer to a drawing with nothing to read (blank canvas, all-zero or all-ink pixels),
+# the same in the CLI, HTTP (single and batch) and the app: digit None, abstain True, this.
+NOTHING_TO_READ = "no digit: the drawing is empty or uniform (nothing to read)"
 
 
 @dataclass(frozen=True)
@@ -145,11 +148,16 @@ class DigitResult:
     # A Bayesian model's feature-surprise score (None for a plain model) and its verdict.
     uncertainty: float | None = None
     abstain: bool = False  # "not sure this is a digit": digit is then only the best guess
+    # Why there is no answer when there is none (an empty drawing); None when one was read.
+    reason: str | None = None
 
     @property
     def seconds(self) -> float:
         """Preprocessing + model."""
         return self.preprocess_seconds + self.model_seconds
+
+
+NO_DIGIT = DigitResult(None, None, None, 0.0, 0.0, None, True, NOTHING_TO_READ)
 
 
 def predict_image(image: np.ndarray, predictor: Predictor) -> DigitResult:
@@ -168,7 +176,7 @@ def predict_pixels(pixels: Sequence[np.ndarray | None], predictor: Predictor) ->
     (Ray Serve's dynamic batching). preprocess_seconds is 0 here; model_seconds is this call's.
     """
     start = time.perf_counter()
-    results = [DigitResult(None, None, None, 0.0, 0.0)] * len(pixels)
+    results = [NO_DIGIT] * len(pixels)
     found = [i for i, item in enumerate(pixels) if item is not None]
     if not found:
         return results

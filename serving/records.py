@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.predictor import DigitResult
+from serving.predictor import NOTHING_TO_READ, DigitResult
 
 DIGITS = 6  # decimals kept for probabilities and seconds
 
@@ -15,15 +15,18 @@ DIGITS = 6  # decimals kept for probabilities and seconds
 def prediction_record(name: str, result: DigitResult, k: int = 3) -> dict[str, Any]:
     """file, digit (None: nothing to read; else the best guess), probabilities (the posterior
     predictive of a Bayesian model), confidence (their max), top_k, abstain (True: "not sure
-    this is a digit"), uncertainty (None for a plain model), seconds."""
+    this is a digit", and always True when there is nothing to read), uncertainty (>= 0; None
+    for a plain model or nothing read), reason (why there is no answer; None when read),
+    seconds."""
     record: dict[str, Any] = {
         "file": name,
         "digit": result.digit,
         "probabilities": None,
         "confidence": None,
         "top_k": None,
-        "abstain": None,
+        "abstain": True if result.digit is None else None,
         "uncertainty": None,
+        "reason": (result.reason or NOTHING_TO_READ) if result.digit is None else None,
         "seconds": round(result.seconds, DIGITS),
     }
     if result.digit is not None:
@@ -34,7 +37,9 @@ def prediction_record(name: str, result: DigitResult, k: int = 3) -> dict[str, A
             confidence=round(float(probabilities[result.digit]), DIGITS),
             top_k=[[int(d), round(float(probabilities[d]), DIGITS)] for d in order],
             abstain=bool(result.abstain),
-            uncertainty=None if result.uncertainty is None else round(result.uncertainty, 4),
+            uncertainty=(
+                None if result.uncertainty is None else max(round(result.uncertainty, 4), 0.0)
+            ),
         )
     return record
 
