@@ -77,6 +77,34 @@ def _text(record: dict) -> str:
     return f"{record['file']}: not sure of the number: {record['reason']}{seen}"
 
 
+def _bench_options(p: argparse.ArgumentParser) -> None:
+    from serving.number_bench import NumberBenchConfig
+
+    d = NumberBenchConfig()
+    p.add_argument("--number-image", type=Path, default=d.number_image, help="a 4-digit drawing")
+    p.add_argument("--digit-image", type=Path, default=d.digit_image, help="a 1-digit drawing")
+    p.add_argument("--requests", type=int, default=d.requests, help="timed requests per route")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=cmd_number_bench)
+
+
+def cmd_number_bench(args: argparse.Namespace) -> int:
+    from serving.number_bench import NumberBenchConfig, format_table, run_bench
+
+    config = NumberBenchConfig(args.number_image, args.digit_image, args.requests)
+    log = None if args.json else (lambda step: print(step, file=sys.stderr))
+    result = run_bench(config, progress=log)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(format_table(result))
+    print(
+        f"\n{args.number_image.name} read as {result['number_read']!r}; "
+        f"{result['requests']} requests per route, one client, loopback"
+    )
+    return 0
+
+
 COMMANDS = {
     "read-number": Command(
         "read a drawn number (several digits) from image files",
@@ -86,5 +114,12 @@ COMMANDS = {
         "otherwise the reason says which digit made it unsure. One result per file; "
         "unreadable files get an error line (exit status 1 if any file failed).",
         _options,
+    ),
+    "number-bench": Command(
+        "time POST /read-number beside POST /predict on the embedded server",
+        "Start the embedded server on a free loopback port; one client sends, in turns, a "
+        "4-digit drawing to /read-number, the same drawing to /predict and a one-digit drawing "
+        "to /predict; prints median and p90 milliseconds per route and the ratios.",
+        _bench_options,
     ),
 }

@@ -225,3 +225,12 @@ def test_cli_reads_files_and_gives_one_line_per_bad_file(tmp_path, mnist_test):
         timeout=120,
     )
     assert text.returncode == 1 and len(text.stderr.strip().splitlines()) == 1
+
+
+def test_the_example_number_reads_as_2024(reader):
+    from serving.images import read_image
+
+    result = read_number(read_image(ROOT / "examples" / "number_2024.png"), reader)
+    assert result.number == "2024"
+    boxes = [d.box for d in result.digits]
+    assert boxes == sorted(boxes) and all(a[2] <= b[0] + 5 for a, b in zip(boxes, boxes[1:]))

@@ -120,3 +120,18 @@ def test_ray_serve_reads_numbers_the_same_way(number_png, mnist_test):
         check_route(url, number_png, "".join(str(d) for d in mnist_test.labels[:3]))
         check_bad_bodies(url)
         assert httpx.get(f"{url}/model").json()["read_number"]["route"] == "/read-number"
+
+
+def test_number_bench_times_the_routes_side_by_side():
+    from serving.number_bench import NumberBenchConfig, run_bench
+
+    result = run_bench(NumberBenchConfig(requests=3, warmup=0))
+    assert result["number_read"] == "2024"
+    routes = result["routes"]
+    assert list(routes) == [
+        "read-number, 4-digit drawing",
+        "predict, same drawing",
+        "predict, 1-digit drawing",
+    ]
+    assert routes["predict, 1-digit drawing"]["vs_predict_1_digit"] == 1.0
+    assert all(r["median_ms"] > 0 for r in routes.values())
