@@ -199,6 +199,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from serving.cli_groups import add_groups
 
     add_groups(sub, ("cnn.reader.adapt_eval_cli",), DefaultsHelpFormatter, argv)  # adapt-eval
+    add_groups(sub, ("cnn.engine_bench_cli",), DefaultsHelpFormatter, argv)  # bench-engines
 
     if argv is None or command_requested(argv) in HELP:
         add_posterior_parsers(sub)
@@ -284,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab(args)
     if hasattr(args, "posterior_command"):
         return args.posterior_command(args)
+    if hasattr(args, "func"):  # a command group's command (serving/cli_groups.py)
+        try:
+            return args.func(args)
+        except (MnistError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         if args.command == "train":
             from cnn.train import recipe_config, train

@@ -1,4 +1,6 @@
-"""PyTorch eager vs ONNX Runtime fp32 vs ONNX Runtime INT8, measured in one run on this CPU.
+"""ONNX Runtime fp32 vs INT8 (and the MAP graph beside the Bayesian one), measured in one run on
+this CPU; a caller may add engines of its own (``python -m cnn bench-engines`` adds PyTorch
+eager: ``cnn`` sits above ``serving`` and brings the PyTorch side).
 
 Batch-1 latency (p50/p99: what one drawing waits) and batch-256 throughput (what a bulk job
 gets), with ratios against the baselines, so the comparison never mixes runs or machines.
@@ -29,8 +31,7 @@ class BenchConfig:
     int8_model: Path = INT8_MODEL
     # The plain MAP export, timed beside the Bayesian default graph (None or same file: skip).
     map_model: Path | None = MAP_MODEL
-    checkpoint: Path | None = None  # PyTorch weights; None = a fresh DigitCNN (same speed)
-    threads: int | None = None  # None: every core, for all three engines alike
+    threads: int | None = None  # None: every core, for all engines alike
     latency_runs: int = 500
     throughput_batch: int = 256
     throughput_runs: int = 30
@@ -38,28 +39,6 @@ class BenchConfig:
     rounds: int = 5  # engines take turns this many times
     settle_s: float = 0.3  # idle pause before each engine's turn (see run_benchmark)
     seed: int = 0
-
-
-def torch_runner(checkpoint: Path | None, threads: int | None) -> Runner:
-    import torch
-
-    from cnn.model import DigitCNN
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if checkpoint is not None:
-        from cnn.train import load_checkpoint_model
-
-        model, _ = load_checkpoint_model(checkpoint)
-    else:
-        model = DigitCNN()
-    model.eval()
-
-    def run(x: np.ndarray) -> object:
-        with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
-
-    return run
 
 
 def onnx_runner(path: Path, threads: int | None) -> Runner:
@@ -81,12 +60,15 @@ def latency_ms(run: Runner, x: np.ndarray, runs: int, warmup: int) -> np.ndarray
 
 
 def run_benchmark(
-    config: BenchConfig = BenchConfig(), progress: Callable[[str], None] | None = None
+    config: BenchConfig = BenchConfig(),
+    progress: Callable[[str], None] | None = None,
+    engines: dict[str, Callable[[], Runner]] | None = None,
 ) -> dict[str, object]:
-    """Measure the three engines on the same inputs, interleaved in rounds (so that a busy
-    machine slows them alike), then pool each engine's timings; ratios included."""
+    """Measure the engines on the same inputs, interleaved in rounds (so that a busy machine
+    slows them alike), then pool each engine's timings; ratios included. ``engines`` (name ->
+    maker) are timed first, beside ONNX Runtime's; ``pytorch_eager`` gets its ratios."""
     makers = {
-        "pytorch_eager": lambda: torch_runner(config.checkpoint, config.threads),
+        **(engines or {}),
         "onnxruntime_fp32": lambda: onnx_runner(config.fp32_model, config.threads),
         "onnxruntime_int8": lambda: onnx_runner(config.int8_model, config.threads),
     }
@@ -112,13 +94,15 @@ def run_benchmark(
             single[name].append(latency_ms(run, one, _share(config.latency_runs, config, r), 0))
             bulk[name].append(latency_ms(run, batch, _share(config.throughput_runs, config, r), 0))
     results = {name: _summary(single[name], bulk[name], config) for name in runners}
-    torch_, fp32, int8 = (results[k] for k in list(makers)[:3])
-    ratios = {
-        "fp32_vs_torch_batch1_p50": torch_["batch1_p50_ms"] / fp32["batch1_p50_ms"],
-        "int8_vs_fp32_batch1_p50": fp32["batch1_p50_ms"] / int8["batch1_p50_ms"],
-        "fp32_vs_torch_throughput": fp32["throughput_img_s"] / torch_["throughput_img_s"],
-        "int8_vs_fp32_throughput": int8["throughput_img_s"] / fp32["throughput_img_s"],
-    }
+    fp32, int8 = results["onnxruntime_fp32"], results["onnxruntime_int8"]
+    ratios = {}
+    if "pytorch_eager" in results:
+        torch_ = results["pytorch_eager"]
+        ratios["fp32_vs_torch_batch1_p50"] = torch_["batch1_p50_ms"] / fp32["batch1_p50_ms"]
+    ratios["int8_vs_fp32_batch1_p50"] = fp32["batch1_p50_ms"] / int8["batch1_p50_ms"]
+    if "pytorch_eager" in results:
+        ratios["fp32_vs_torch_throughput"] = fp32["throughput_img_s"] / torch_["throughput_img_s"]
+    ratios["int8_vs_fp32_throughput"] = int8["throughput_img_s"] / fp32["throughput_img_s"]
     if "onnxruntime_fp32_map" in results:  # the posterior's cost: goal <= 1.25x
         map_p50 = results["onnxruntime_fp32_map"]["batch1_p50_ms"]
         ratios["fp32_vs_map_batch1_p50_cost"] = fp32["batch1_p50_ms"] / map_p50
@@ -143,15 +127,17 @@ def _summary(single: list[np.ndarray], bulk: list[np.ndarray], config: BenchConf
 
 
 def machine(threads: int | None) -> dict[str, object]:
-    import onnxruntime
-    import torch
+    import sys
 
+    import onnxruntime
+
+    torch = sys.modules.get("torch")  # only when an engine brought it: never imported here
     return {
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
         "threads": threads or "all",
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": torch.__version__ if torch is not None else None,
         "onnxruntime": onnxruntime.__version__,
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
@@ -179,5 +165,20 @@ def format_table(result: dict) -> str:
             f"{r['throughput_img_s']:,.0f} |"
         )
     lines.append("")
-    lines += [f"- {name}: {value:.2f}x" for name, value in result["ratios"].items()]
+    lines += [
+        f"- {name}: {value:.2f}x ({RATIO_WORDS.get(name, '')})"
+        for name, value in result["ratios"].items()
+    ]
     return "\n".join(lines)
+
+
+# What each ratio says, in words (the names are the JSON keys).
+RATIO_WORDS = {
+    "fp32_vs_torch_batch1_p50": "how many times faster ONNX Runtime answers one drawing than "
+    "PyTorch eager (median)",
+    "int8_vs_fp32_batch1_p50": "how many times faster INT8 answers one drawing than fp32",
+    "fp32_vs_torch_throughput": "ONNX Runtime's images/s over PyTorch's, batches of 256",
+    "int8_vs_fp32_throughput": "INT8's images/s over fp32's, batches of 256",
+    "fp32_vs_map_batch1_p50_cost": "what the Bayesian graph costs per drawing over the plain "
+    "(MAP) network it wraps; 1.25x is the budget",
+}

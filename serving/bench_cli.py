@@ -1,4 +1,8 @@
-"""`python -m serving bench`: PyTorch eager vs ONNX Runtime fp32 vs INT8, side by side."""
+"""`python -m serving bench`: ONNX Runtime fp32 vs INT8 (and the MAP graph), side by side.
+
+``add_bench_options`` and ``bench_config`` are shared with ``python -m cnn bench-engines``, which
+adds PyTorch eager to the same table (serving never imports cnn: the PyTorch side lives there).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from serving.cli_groups import Command
 from serving.predict_cli import positive_int
 
 
-def _options(p: argparse.ArgumentParser) -> None:
+def add_bench_options(p: argparse.ArgumentParser) -> None:
     from serving.bench import BenchConfig
 
     d = BenchConfig()
@@ -29,16 +33,10 @@ def _options(p: argparse.ArgumentParser) -> None:
         help="INT8 model (python -m serving quantize)",
     )
     p.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        help="PyTorch checkpoint (default: an untrained DigitCNN; speed is the same)",
-    )
-    p.add_argument(
         "--threads",
         type=positive_int,
         default=None,
-        help="threads for all three engines (default: all cores)",
+        help="threads for every engine (default: all cores)",
     )
     p.add_argument(
         "--latency-runs", type=int, default=d.latency_runs, help="timed batch-1 calls per engine"
@@ -56,24 +54,31 @@ def _options(p: argparse.ArgumentParser) -> None:
         help="the engines take turns this many times (a busy CPU slows all alike)",
     )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    add_bench_options(p)
     p.set_defaults(func=cmd_bench)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from serving.bench import BenchConfig, format_table, run_benchmark
+def bench_config(args: argparse.Namespace):
+    from serving.bench import BenchConfig
 
-    config = BenchConfig(
+    return BenchConfig(
         fp32_model=args.fp32_model,
         int8_model=args.int8_model,
         map_model=args.map_model,
-        checkpoint=args.checkpoint,
         threads=args.threads,
         latency_runs=args.latency_runs,
         throughput_runs=args.throughput_runs,
         rounds=args.rounds,
     )
-    log = None if args.json else (lambda step: print(f"measuring: {step}", file=sys.stderr))
-    result = run_benchmark(config, progress=log)
+
+
+def report(args: argparse.Namespace, result: dict) -> int:
+    """Print the result as a table (or JSON); shared with `python -m cnn bench-engines`."""
+    from serving.bench import format_table
+
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -82,11 +87,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_log(args: argparse.Namespace):
+    return None if args.json else (lambda step: print(f"measuring: {step}", file=sys.stderr))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from serving.bench import run_benchmark
+
+    result = run_benchmark(bench_config(args), progress=progress_log(args))
+    if not args.json:
+        print("PyTorch eager beside these: python -m cnn bench-engines", file=sys.stderr)
+    return report(args, result)
+
+
 COMMANDS = {
     "bench": Command(
-        "PyTorch eager vs ONNX Runtime fp32 vs INT8, side by side",
-        "Batch-1 latency p50/p99 and batch-256 throughput of PyTorch eager, ONNX "
-        "Runtime fp32 and ONNX Runtime INT8, measured in one run, with ratios.",
+        "ONNX Runtime fp32 vs INT8 (and the MAP graph), side by side",
+        "Batch-1 latency p50/p99 and batch-256 throughput of ONNX Runtime fp32 (the served "
+        "Bayesian graph), INT8 and the plain MAP graph, measured in one run, with ratios. "
+        "`python -m cnn bench-engines` adds PyTorch eager to the same table.",
         _options,
     ),
 }

@@ -25,7 +25,7 @@ from typing import IO
 
 import numpy as np
 
-from cnn.files import atomic_write
+from serving.files import atomic_write
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

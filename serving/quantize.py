@@ -25,7 +25,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from cnn.files import atomic_write, same_file
+from serving.files import atomic_write, same_file
 from serving.graph_head import head_nodes
 from serving.session import (
     DEFAULT_MODEL,

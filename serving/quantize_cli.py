@@ -50,7 +50,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cnn.data import load_mnist
+    from serving.mnist import load_mnist
     from serving.quantize import QuantizeConfig, check_request, quantize_model
 
     config = QuantizeConfig(

@@ -26,7 +26,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cnn.data import load_mnist
+    from serving.mnist import load_mnist
     from serving.predictor import Predictor
     from serving.robustness import (
         RobustnessConfig,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import onnx
 
-from cnn.files import refuse_input_as_output
+from serving.files import refuse_input_as_output
 from serving.session import DEFAULT_MODEL, ROOT, ModelError, open_session
 
 # ONNX TensorProto element types -> Triton data types (the ones a digit model can have).

@@ -166,9 +166,9 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(malicious_checkpoint):
     [
         ["cnn", "evaluate", "--model", "{ckpt}"],
         ["cnn", "export", "--checkpoint", "{ckpt}", "--out", "{tmp}/m.onnx"],
-        ["serving", "bench", "--checkpoint", "{ckpt}"],
+        ["cnn", "bench-engines", "--checkpoint", "{ckpt}"],
     ],
-    ids=["cnn-evaluate", "cnn-export", "serving-bench"],
+    ids=["cnn-evaluate", "cnn-export", "cnn-bench-engines"],
 )
 def test_every_command_that_reads_a_checkpoint_refuses_a_crafted_one(
     malicious_checkpoint, tmp_path: Path, argv: list[str]

@@ -1,6 +1,8 @@
-"""The benchmark runs all three engines on the same inputs and reports consistent ratios.
+"""The benchmark runs every engine on the same inputs and reports consistent ratios.
 
-No timing is asserted here (timings belong to `python -m serving bench`, not to tests).
+No timing is asserted here (timings belong to `python -m serving bench` and
+`python -m cnn bench-engines`, not to tests). The PyTorch engine lives in cnn/engine_bench.py:
+serving never imports cnn.
 """
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.bench import BenchConfig, format_table, onnx_runner, run_benchmark, torch_runner
+from cnn.engine_bench import run_engine_benchmark, torch_runner
+from serving.bench import BenchConfig, format_table, onnx_runner, run_benchmark
 from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL
 
 
@@ -40,7 +43,7 @@ def test_benchmark_report():
     config = BenchConfig(
         latency_runs=5, throughput_runs=2, throughput_batch=8, warmup=1, settle_s=0.01
     )
-    result = run_benchmark(config)
+    result = run_engine_benchmark(config)
     engines = result["engines"]
     assert list(engines) == [
         "pytorch_eager",
@@ -65,3 +68,23 @@ def test_benchmark_report():
     table = format_table(result)
     assert table.count("\n| ") == 5 and "int8_vs_fp32_throughput" in table
     assert result["machine"]["threads"] == "all"
+
+
+def test_serving_alone_times_onnx_runtime_without_torch():
+    """`python -m serving bench`: ONNX Runtime's engines only, ratios that need no PyTorch."""
+    config = BenchConfig(
+        latency_runs=3, throughput_runs=1, throughput_batch=4, warmup=1, rounds=1, settle_s=0
+    )
+    result = run_benchmark(config)
+    assert list(result["engines"]) == [
+        "onnxruntime_fp32",
+        "onnxruntime_int8",
+        "onnxruntime_fp32_map",
+    ]
+    assert set(result["ratios"]) == {
+        "int8_vs_fp32_batch1_p50",
+        "int8_vs_fp32_throughput",
+        "fp32_vs_map_batch1_p50_cost",
+    }
+    table = format_table(result)
+    assert "what the Bayesian graph costs per drawing over the plain (MAP) network" in table
