@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -75,17 +76,17 @@ def _initializers(path) -> dict[str, np.ndarray]:
     return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
 
 
-def test_shipped_int8_weights_are_the_fp32_weights_rounded():
+def check_int8_weights(int8_path) -> None:
     """Checked against the fp32 file, not against the quantizer's own output: every quantized
     weight dequantizes to its fp32 value within half a step, on 7 bits (reduce_range), with a
     symmetric per-output-channel scale of max|w| / 64; the posterior head stays fp32."""
-    fp32, int8 = _initializers(DEFAULT_MODEL), _initializers(INT8_MODEL)
+    fp32, int8 = _initializers(DEFAULT_MODEL), _initializers(int8_path)
     quantized = [k.removesuffix("_quantized") for k in int8 if k.endswith("weight_quantized")]
     assert sorted(quantized) == ["cnn.conv1.weight", "cnn.conv2.weight", "cnn.fc1.weight"]
     for name in quantized:
         q, w = int8[f"{name}_quantized"], fp32[name]
         scale, zero = int8[f"{name}_scale"], int8[f"{name}_zero_point"]
-        assert q.dtype == np.int8 and q.shape == w.shape and scale.shape == (len(w),)
+        assert q.dtype == np.int8 and q.shape == w.shape and scale.shape == (len(w),), name
         assert (zero == 0).all() and -64 <= q.min() and q.max() <= 64, name
         per_channel = (-1,) + (1,) * (w.ndim - 1)
         np.testing.assert_allclose(
@@ -95,6 +96,17 @@ def test_shipped_int8_weights_are_the_fp32_weights_rounded():
         assert steps.max() <= 0.5 + 1e-4, (name, steps.max())
     for name in ("cnn.fc2.weight", "cnn.fc2.bias", "projection", "var_weight"):
         np.testing.assert_array_equal(int8[name], fp32[name])  # the head is not quantized
+
+
+def test_shipped_int8_weights_are_the_fp32_weights_rounded():
+    check_int8_weights(INT8_MODEL)
+
+
+def test_a_fresh_int8_model_has_the_fp32_weights_and_digits(disagreement):
+    """What quantize_model writes now (few calibration images), by the same independent checks,
+    and it reads the same digit as fp32 on at least 99.5% of the 10,000 test images."""
+    check_int8_weights(disagreement.path)
+    assert disagreement.agreement >= 0.995, disagreement.agreement
 
 
 @pytest.mark.parametrize(
@@ -120,9 +132,9 @@ def test_the_accuracy_bound_on_known_pairs(fp32, int8, refused):
 
 
 @pytest.fixture(scope="module")
-def disagreement(mnist_train, mnist_test, tmp_path_factory):
-    """A quick INT8 model (few calibration images) and test images on which it and the fp32
-    model disagree, plus as many on which they agree; quantizing is deterministic, so the same
+def disagreement(mnist_train, mnist_test, tmp_path_factory) -> SimpleNamespace:
+    """A quick INT8 model (few calibration images) and k test images on which it and the fp32
+    model disagree, plus 20 k on which they agree; quantizing is deterministic, so the same
     config gives the same file again."""
     pixels = mnist_test.images / np.float32(255)
     fp32_digits = Predictor(DEFAULT_MODEL).predict(pixels).digits
@@ -138,13 +150,26 @@ def disagreement(mnist_train, mnist_test, tmp_path_factory):
         pytest.skip("no calibration size found where INT8 and fp32 disagree on a test image")
     agree = np.flatnonzero(int8_digits == fp32_digits)[: 20 * len(differ)]
     pick = np.concatenate([differ, agree])
-    return config, mnist_test.images[pick], fp32_digits[pick], int8_digits[pick], len(differ)
+    return SimpleNamespace(
+        config=config,
+        path=out,
+        images=mnist_test.images[pick],
+        fp32_digits=fp32_digits[pick],
+        int8_digits=int8_digits[pick],
+        k=len(differ),
+        agreement=float((int8_digits == fp32_digits).mean()),
+    )
 
 
 def test_a_model_over_the_accuracy_bound_is_never_written(mnist_train, disagreement, tmp_path):
     """Labels = the fp32 model's digits: fp32 scores 100%, INT8 loses exactly k of n images.
     A bound just under k / n refuses the file, one just over writes it."""
-    config, images, fp32_digits, _, k = disagreement
+    config, images, fp32_digits, k = (
+        disagreement.config,
+        disagreement.images,
+        disagreement.fp32_digits,
+        disagreement.k,
+    )
     n, out = len(images), tmp_path / "int8.onnx"
     out.write_bytes(b"the previous INT8 model")
     under = replace(config, out=out, max_accuracy_loss=(k - 0.5) / n)
@@ -162,7 +187,12 @@ def test_a_model_over_the_accuracy_bound_is_never_written(mnist_train, disagreem
 def test_an_int8_model_more_accurate_than_fp32_is_written(mnist_train, disagreement, tmp_path):
     """Labels = the INT8 model's digits: INT8 scores 100% and fp32 less. That is no loss, so
     even a bound of 0 writes the file (a reversed subtraction would refuse it)."""
-    config, images, _, int8_digits, k = disagreement
+    config, images, int8_digits, k = (
+        disagreement.config,
+        disagreement.images,
+        disagreement.int8_digits,
+        disagreement.k,
+    )
     out = tmp_path / "int8.onnx"
     strict = replace(config, out=out, max_accuracy_loss=0.0)
     result = quantize_model(mnist_train.images, strict, (images, int8_digits))
