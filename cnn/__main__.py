@@ -188,9 +188,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "--compile-backend",
         choices=["inductor", "aot_eager", "eager"],
         default="inductor",
-        help="--time-to: torch.compile backend",
+        help="--time-to and --pace: torch.compile backend",
     )
     p.add_argument("--json", action="store_true", help="--time-to: print one JSON object")
+    p.add_argument(
+        "--pace",
+        action="store_true",
+        help="instead: the training step eager vs compiled vs --members seeds stacked, "
+        "images/s side by side",
+    )
+    p.add_argument("--members", type=positive_int, default=5, help="--pace: stacked seeds")
 
     from cnn.labs.cli import add_lab_parsers
 
@@ -356,7 +363,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             from cnn.bench import run_bench
 
-            if args.time_to is None:
+            if args.pace:
+                from cnn.bench import run_pace
+
+                run_pace(
+                    device=args.device,
+                    steps=args.steps,
+                    batch_size=args.batch_size or 128,
+                    members=args.members,
+                    backend=args.compile_backend,
+                )
+            elif args.time_to is None:
                 run_bench(device=args.device, steps=args.steps, batch_size=args.batch_size or 128)
             else:
                 _time_to(args)

@@ -214,3 +214,86 @@ def time_to_accuracy(config: TimeToConfig, progress: bool = True) -> dict[str, A
         },
         "curve": curve,
     }
+
+
+def run_pace(
+    device: str = "auto",
+    steps: int = 20,
+    batch_size: int = 128,
+    members: int = 5,
+    backend: str = "inductor",
+) -> dict[str, Any]:
+    """Images/s of the default recipe's training step (augmentation, dropout, Adam, bf16 on
+    CUDA), side by side in one run: eager, captured once with torch.compile, and ``members``
+    models stacked in one step (cnn/multiseed.py). Synthetic images: the step's speed does not
+    depend on them."""
+    from cnn.multiseed import stack_members
+    from cnn.train import build_optimizer, capture_step, make_forward
+    from cnn.train_config import TrainConfig
+
+    dev = resolve_device(device)
+    config = TrainConfig(batch_size=batch_size, compile_backend=backend)
+    x = torch.rand(batch_size, 1, 28, 28, device=dev)
+    y = torch.randint(0, 10, (batch_size,), device=dev)
+    cuda = dev.type == "cuda"
+
+    def single(compiled: bool) -> tuple[float, dict[str, Any]]:
+        torch.manual_seed(0)
+        model = DigitCNN().to(dev).train()
+        optimizer, _ = build_optimizer(model, config, 10**6, fused=compiled and cuda)
+        forward, info = make_forward(model, config, dev), {"compiled": False}
+
+        def step(fn=None) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            if info["compiled"] and cuda:
+                torch.compiler.cudagraph_mark_step_begin()
+            loss, _ = (fn or forward)(x, y)
+            loss.backward()
+            if fn is None:
+                optimizer.step()
+
+        if compiled:
+            forward, info = capture_step(forward, dev, backend, lambda fn: step(fn))
+        return steps * batch_size / _time_steps(step, steps, dev), info
+
+    def stacked() -> float:
+        models = []
+        for seed in range(members):
+            torch.manual_seed(seed)
+            models.append(DigitCNN().to(dev).train())
+        params, _, _, forward = stack_members(models, config, dev)
+        optimizer, _ = build_optimizer(list(params.values()), config, 10**6)
+        xs, ys = x.expand(members, *x.shape).clone(), y.expand(members, -1).clone()
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            total, _, _ = forward(xs, ys)
+            total.backward()
+            optimizer.step()
+
+        return members * steps * batch_size / _time_steps(step, steps, dev)
+
+    eager, _ = single(False)
+    compiled, info = single(True)
+    together = stacked()
+    name = torch.cuda.get_device_name(dev) if cuda else f"cpu x{torch.get_num_threads()} threads"
+    print(f"device: {name} (torch {torch.__version__}{', bf16 autocast' if cuda else ''})")
+    print(f"eager step (batch {batch_size}, augmentation, dropout): {eager:9.0f} images/s  1.00x")
+    how = (
+        f"{info['backend']}, {info['mode'] or 'default'} mode, captured in {info['seconds']:.1f} s"
+        if info["compiled"]
+        else info.get("note", "eager")
+    )
+    print(f"compiled step ({how}): {compiled:9.0f} images/s  {compiled / eager:.2f}x")
+    print(
+        f"{members} seeds stacked (eager, batch {batch_size} each): {together:9.0f} images/s "
+        f"in all  {together / eager:.2f}x ({together / members:.0f} per seed)"
+    )
+    return {
+        "device_name": name,
+        "eager_images_per_s": eager,
+        "compiled_images_per_s": compiled,
+        "compile": info,
+        "stacked_members": members,
+        "stacked_images_per_s": together,
+    }

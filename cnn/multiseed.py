@@ -57,7 +57,7 @@ from cnn.train import (
 )
 from cnn.train_config import TrainConfig
 
-__all__ = ["parse_seeds", "seed_folder", "train_seeds"]
+__all__ = ["parse_seeds", "seed_folder", "stack_members", "train_seeds"]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -124,7 +124,7 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
     for member in configs:  # each initialized exactly as its single-seed run
         torch.manual_seed(member.seed)
         members.append(DigitCNN(dropout=config.dropout).to(device))
-    params, buffers = stack_module_state(members)
+    params, buffers, base, forward = stack_members(members, config, device)
     leaves = list(params.values())
     fused = config.compile and device.type == "cuda"
     optimizer, scheduler = build_optimizer(leaves, config, total_steps, fused=fused)
@@ -132,23 +132,6 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
     tests: list[dict[str, Any] | None] = [None] * n
     start_epoch, step_count = _resume(configs, members, params, optimizer, scheduler, histories,
                                       tests, device, progress)  # fmt: skip
-
-    base = copy.deepcopy(members[0]).to("meta")
-    amp = device.type == "cuda"
-
-    def one(p, b, x):
-        return functional_call(base, (p, b), (x,))
-
-    stacked = vmap(one, randomness="different")
-
-    def forward(xb: torch.Tensor, yb: torch.Tensor):
-        """[S,B,1,28,28], [S,B] -> (sum of the members' mean losses, [S] losses, [S] hits)."""
-        xb = augment_step(xb.flatten(0, 1), config).unflatten(0, yb.shape)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = stacked(params, buffers, xb)
-        losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), reduction="none")
-        losses = losses.view(yb.shape).mean(1)
-        return losses.sum(), losses.detach(), (logits.argmax(-1) == yb).sum(1)
 
     capture: dict[str, Any] | None = None
     for epoch in range(start_epoch, n_epochs):
@@ -239,6 +222,34 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
         _metrics(member, device, histories[i], tests[i], 1, batch)
         for i, member in enumerate(configs)
     ]
+
+
+def stack_members(members: list[DigitCNN], config: TrainConfig, device: torch.device):
+    """(stacked parameters, stacked buffers, the meta module they run in, the step's forward).
+
+    The forward takes [S,B,1,28,28] images and [S,B] labels and returns (sum of the members'
+    mean losses, [S] losses, [S] correct counts): backward of the sum gives each member the
+    gradient of its own loss. Augmentation draws per image, dropout per member
+    (``randomness="different"``).
+    """
+    params, buffers = stack_module_state(members)
+    base = copy.deepcopy(members[0]).to("meta")
+    amp = device.type == "cuda"
+
+    def one(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    stacked = vmap(one, randomness="different")
+
+    def forward(xb: torch.Tensor, yb: torch.Tensor):
+        xb = augment_step(xb.flatten(0, 1), config).unflatten(0, yb.shape)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = stacked(params, buffers, xb)
+        losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), reduction="none")
+        losses = losses.view(yb.shape).mean(1)
+        return losses.sum(), losses.detach(), (logits.argmax(-1) == yb).sum(1)
+
+    return params, buffers, base, forward
 
 
 def _warmup(optimizer, x_train, y_train, idx):
