@@ -4,7 +4,8 @@
 #   (a) the README's shipped-model command, eager: python -m cnn train --epochs 12 --seed 0
 #   (b) the same with --compile (the step captured once: torch.compile, CUDA graphs)
 #   (c) --seeds 0,1,2,3,4 stacked in one process, 12 epochs (time vs one seed)
-#   (d) python -m cnn bench --time-to 0.99 (compiled), and (e) the same eager if time is left
+#   (d) python -m cnn bench --time-to 0.99 (compiled), and if time is left (e) the same eager,
+#   (f) bench --pace: one step eager vs compiled vs 5 seeds stacked, images/s (in the log)
 #
 # Run from the repository root (no install needed: PYTHONPATH=.), MNIST in $MNIST_DIR (default
 # .mnist/), results in $OUT: gpu_pace.log, a_eager.json, b_compile.json, c_seeds.json,
@@ -28,14 +29,16 @@ if [ "${GPU_PACE_DRY:-0}" = 1 ]; then
     DEVICE=(--device cpu)
     TRAIN=(--epochs 1 --limit 512 --test-limit 200)
     TIME_TO=(--time-to 0.5 --limit 1024 --test-limit 200 --epochs 1 --eval-every 2 --batch-size 64)
-    TIMEOUTS=(300 300 300 300 300)
+    TIMEOUTS=(300 300 300 300 300 300)
+    PACE=(--steps 3 --members 2)
     COMPILE=(--compile --compile-backend "${GPU_PACE_DRY_BACKEND:-aot_eager}")
     BUDGET="${GPU_PACE_BUDGET:-1500}"
 else
     DEVICE=(--device cuda)
     TRAIN=(--epochs 12)
     TIME_TO=(--time-to 0.99)
-    TIMEOUTS=(70 120 80 70 40)
+    TIMEOUTS=(60 120 80 80 40 45)
+    PACE=(--steps 200 --members 5)
     COMPILE=(--compile)
 fi
 
@@ -87,6 +90,8 @@ step d_time_to "${TIMEOUTS[3]}" "$OUT/d_time_to.json" "$PY" -m cnn bench "${TIME
     "${DEVICE[@]}" "${COMPILE[@]}" --json
 step e_time_to_eager "${TIMEOUTS[4]}" "$OUT/e_time_to_eager.json" "$PY" -m cnn bench \
     "${TIME_TO[@]}" "${DEVICE[@]}" --no-compile --json
+step f_pace "${TIMEOUTS[5]}" "" "$PY" -m cnn bench --pace "${PACE[@]}" "${DEVICE[@]}" \
+    "${COMPILE[@]:1}"
 
 # One JSON per training step (its metrics.json, or each seed's) and a summary table.
 RUNS="$RUNS" OUT="$OUT" "$PY" - >>"$LOG" 2>&1 <<'EOF'
@@ -122,7 +127,7 @@ def run_summary(metrics):
 
 
 summary = {"wall": {}, "runs": {}}
-for name in ("a_eager", "b_compile", "c_seeds", "d_time_to", "e_time_to_eager"):
+for name in ("a_eager", "b_compile", "c_seeds", "d_time_to", "e_time_to_eager", "f_pace"):
     summary["wall"][name] = load(runs / f"{name}.wall")
 for name in ("a_eager", "b_compile"):
     metrics = load(runs / name / "metrics.json")
