@@ -33,6 +33,11 @@ def build_pages() -> dict[str, list[st.Page]]:
             st.Page(
                 PAGES_DIR / "draw.py", title="Draw a digit", icon=":material/draw:", default=True
             ),
+            st.Page(
+                PAGES_DIR / "teach.py",
+                title="Teach it your handwriting",
+                icon=":material/school:",
+            ),
         ],
     }
     if (PAGES_DIR / "bayes_explorer.py").exists():

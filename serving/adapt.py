@@ -227,8 +227,8 @@ def leave_one_out(
     weight: float,
     temperature: float,
 ) -> np.ndarray:
-    """Each example's served predictive probability of its own label under the posterior given
-    the *other* examples: [N]. That posterior is one exact Newton step from the full MAP on the
+    """Each example's served predictive probabilities under the posterior given the *other*
+    examples: [N, C]. That posterior is one exact Newton step from the full MAP on the
     objective without the example (its Hessian without the example's curvature), the usual
     approximate leave-one-out: ~50x cheaper than refitting, and a refit's first step is this."""
     from threadpoolctl import threadpool_limits
@@ -242,7 +242,7 @@ def leave_one_out(
     lower, inner = problem.roots(p)
     classes, n = p.shape[1], len(labels)
     curvature = weight * p * (1 - p)
-    out = np.zeros(n)
+    out = np.zeros((n, classes))
     with threadpool_limits(1):
         for i in range(n):
             keep = np.arange(n) != i
@@ -256,7 +256,7 @@ def leave_one_out(
                 1 / (1 / full.weight_var - curvature[i][:, None] * feats[i] ** 2),
                 1 / (1 / full.bias_var - curvature[i]),
             )
-            out[i] = var.predictive(feats[i : i + 1], temperature)[0, labels[i]]
+            out[i] = var.predictive(feats[i : i + 1], temperature)[0]
     return out
 
 
@@ -271,9 +271,10 @@ def choose_weight(
     smallest within 0.01 nats per example of the best: the least departure from plain Bayes)."""
     if len(labels) < 2:
         return float(grid[0]), {}
+    own = np.arange(len(labels)), labels
     scores = {
         float(w): float(
-            np.mean(np.log(leave_one_out(prior, feats, labels, w, temperature) + 1e-12))
+            np.mean(np.log(leave_one_out(prior, feats, labels, w, temperature)[own] + 1e-12))
         )
         for w in grid
     }
@@ -682,13 +683,17 @@ def adapt_model(
     config: AdaptConfig = AdaptConfig(),
     base_name: str = "mnist_cnn_bayes.onnx",
     progress: Callable[[str], None] = lambda _: None,
+    feats: np.ndarray | None = None,
 ) -> Adapted:
-    """The updated graph for these labelled [N, 28, 28] pixels (N may be 0: the base outputs)."""
+    """The updated graph for these labelled [N, 28, 28] pixels (N may be 0: the base outputs).
+    ``feats``: their features if already computed (``pixels`` is then not run again)."""
     start = time.perf_counter()
     spec = read_head(base, base_name)
     prior = read_prior(base, spec)
     labels = np.asarray(labels, np.int64)
-    feats = features_of(base, spec, pixels).astype(np.float64)
+    if feats is None:
+        feats = features_of(base, spec, pixels)
+    feats = np.asarray(feats, np.float64)
     if config.weight is None:
         progress(f"choosing the likelihood weight by leave-one-out on {len(labels)} examples")
         weight, loo = choose_weight(prior, feats, labels, spec.temperature, config.weight_grid)
@@ -778,3 +783,55 @@ def run_adapt(
     write_model(adapted.model, out)
     progress(f"wrote {out} in {adapted.seconds:.1f} s")
     return adapted
+
+
+# --- for an app: the base read once, updates from cached features, models kept in memory ----
+
+
+class Reader:
+    """An ONNX Runtime session over a graph held in memory (nothing written to disk)."""
+
+    def __init__(self, model: onnx.ModelProto | bytes) -> None:
+        import onnxruntime as ort
+
+        self.bytes = model if isinstance(model, bytes) else model.SerializeToString()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            self.bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        x = np.asarray(pixels, np.float32).reshape(-1, 1, 28, 28)
+        return dict(zip(self.outputs, self.session.run(self.outputs, {self.input: x}), strict=True))
+
+
+class Teacher:
+    """The base graph read once, for adapting it again and again (the app's "Use my reader")."""
+
+    def __init__(self, path: str | Path = DEFAULT_MODEL) -> None:
+        self.path = Path(path)
+        self.base = onnx.load(str(self.path))
+        self.spec = read_head(self.base, str(self.path))
+        self.prior = read_prior(self.base, self.spec)
+        self.reader = Reader(self.base)
+        self._features = Reader(feature_graph(self.base, self.spec))
+
+    def features(self, pixels: np.ndarray) -> np.ndarray:
+        """The base graph's 1,024 features of [N, 28, 28] pixels (unchanged by any update)."""
+        return self._features.run(pixels)[self.spec.features]
+
+    def adapt(self, feats: np.ndarray, labels: np.ndarray, config=AdaptConfig()) -> Adapted:
+        return adapt_model(self.base, None, labels, config, self.path.name, feats=np.asarray(feats))
+
+    def before_after(self, feats: np.ndarray, labels: np.ndarray, weight: float = 1.0):
+        """(the base predictive, each drawing's predictive from a reader taught on the *other*
+        drawings), both [N, C]: what teaching did for drawings it has not seen."""
+        feats = np.asarray(feats, np.float64)
+        before = self.prior.predictive(feats, self.spec.temperature)
+        if len(labels) < 2:
+            return before, before.copy()
+        after = leave_one_out(self.prior, feats, labels, weight, self.spec.temperature)
+        return before, after

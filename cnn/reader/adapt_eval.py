@@ -91,8 +91,13 @@ def finetune(prior: A.LastLayer, feats: np.ndarray, labels: np.ndarray, iteratio
         log_p = z - A._logsumexp(z)
         return -float((onehot * log_p).sum()), ((np.exp(log_p) - onehot).T @ x).ravel()
 
+    from threadpoolctl import threadpool_limits
+
     start = np.concatenate([prior.weight, prior.bias[:, None]], axis=1).ravel()
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
+    # One BLAS thread: without a prior the problem has no minimum (separable examples), so where
+    # 100 iterations stop depends on rounding; one thread makes it the same on every run.
+    with threadpool_limits(1):
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": iterations})
     theta = result.x.reshape(classes, -1)
     return A.LastLayer(theta[:, :-1], theta[:, -1], prior.weight_var, prior.bias_var)
 
