@@ -371,6 +371,27 @@ def writer_gate(
 # --- the graph surgery: the only part that knows names and shapes of the served graph --------
 
 
+# The served graph's layouts: initializer names of the last layer's variances, the temperature
+# and the class-conditional density. "folded" is `python -m cnn posterior`'s BayesianDigitCNN
+# (variances folded with T: T^2 pi/8 var_w and T^2 + T^2 pi/8 var_b, T in the metadata); "raw" is
+# cnn/reader/graph.py's ReaderGraph (variances as they are, T an initializer).
+LAYOUTS = {
+    "folded": {
+        "var_weight": "var_weight",
+        "var_bias": "var_bias",
+        "temperature": None,
+        "density": ("projection", "whiten_all", "offsets"),
+    },
+    "raw": {
+        "var_weight": "posterior_weight_var",
+        "var_bias": "posterior_bias_var",
+        "temperature": "posterior_temperature",
+        "density": ("density_projection", "density_whiten", "density_offsets"),
+    },
+}
+DENSITY_KEYS = ("projection", "whiten_all", "offsets")
+
+
 @dataclass
 class HeadSpec:
     """Where the served graph keeps its last layer, its posterior and its gate."""
@@ -378,9 +399,10 @@ class HeadSpec:
     features: str  # the 1,024 penultimate features (fc2's input)
     weight: str  # fc2 weight [C, D] (Gemm transB=1)
     bias: str  # fc2 bias [C]
-    var_weight: str  # T^2 pi/8 var(W)^T  [D, C]
-    var_bias: str  # T^2 + T^2 pi/8 var(b)  [C]
+    var_weight: str  # var(W)^T [D, C] (folded: T^2 pi/8 var(W)^T)
+    var_bias: str  # var(b) [C] (folded: T^2 + T^2 pi/8 var(b))
     temperature: float
+    folded: bool
     density: dict[str, str] = field(default_factory=dict)  # projection, whiten_all, offsets
 
 
@@ -395,38 +417,50 @@ def _find(inits: dict[str, onnx.TensorProto], name: str) -> str | None:
 
 
 def read_head(model: onnx.ModelProto, label: str = "model") -> HeadSpec:
-    """Find the last layer, its folded variances and the class-conditional density; AdaptError
-    naming what is missing (a MAP export has no posterior to update)."""
+    """Find the last layer, its variances and the class-conditional density (either layout);
+    AdaptError naming what is missing (a MAP export has no posterior to update)."""
     props = {p.key: p.value for p in model.metadata_props}
-    if "posterior_method" not in props or "temperature" not in props:
+    inits = _initializers(model)
+    layout = next(
+        (name for name, keys in LAYOUTS.items() if _find(inits, keys["var_weight"]) is not None),
+        None,
+    )
+    if layout is None:
         raise AdaptError(
-            f"{label} carries no last-layer posterior (no posterior_method/temperature in its "
-            "metadata): adapt a Bayesian graph such as models/mnist_cnn_bayes.onnx "
-            "(`python -m cnn posterior`)"
+            f"{label} carries no last-layer posterior (no variance initializers): adapt a "
+            "Bayesian graph such as models/mnist_cnn_bayes.onnx (`python -m cnn posterior`)"
         )
+    keys = LAYOUTS[layout]
     producer = {o: n for n in model.graph.node for o in n.output}
     gemm = producer.get("logits")
-    inits = _initializers(model)
     if gemm is None or gemm.op_type != "Gemm" or len(gemm.input) != 3:
         raise AdaptError(f"{label}: its logits are not one Gemm (features, weight, bias)")
     attrs = {a.name: helper.get_attribute_value(a) for a in gemm.attribute}
     if attrs.get("transB") != 1 or attrs.get("transA", 0) != 0:
         raise AdaptError(f"{label}: its last layer is not a Gemm with transB=1")
     features, weight, bias = gemm.input
-    names = {k: _find(inits, k) for k in ("var_weight", "var_bias")}
-    density = {k: _find(inits, k) for k in ("projection", "whiten_all", "offsets")}
-    if weight not in inits or bias not in inits or None in names.values():
+    var_weight, var_bias = _find(inits, keys["var_weight"]), _find(inits, keys["var_bias"])
+    if weight not in inits or bias not in inits or var_bias is None:
         raise AdaptError(f"{label}: last-layer weights or their variances are not initializers")
     shape = tuple(inits[weight].dims)
-    if shape != (CLASSES, FEATURES) or tuple(inits[names["var_weight"]].dims) != shape[::-1]:
+    if shape != (CLASSES, FEATURES) or tuple(inits[var_weight].dims) != shape[::-1]:
         raise AdaptError(f"{label}: last layer of shape {list(shape)}, expected [10, 1024]")
+    t_name = keys["temperature"] and _find(inits, keys["temperature"])
+    if t_name:
+        temperature = float(numpy_helper.to_array(inits[t_name]))
+    elif "temperature" in props:
+        temperature = float(props["temperature"])
+    else:
+        raise AdaptError(f"{label}: no predictive temperature (metadata or initializer)")
+    density = {k: _find(inits, n) for k, n in zip(DENSITY_KEYS, keys["density"], strict=True)}
     return HeadSpec(
         features,
         weight,
         bias,
-        names["var_weight"],
-        names["var_bias"],
-        float(props["temperature"]),
+        var_weight,
+        var_bias,
+        temperature,
+        layout == "folded",
         {k: v for k, v in density.items() if v is not None},
     )
 
@@ -435,12 +469,19 @@ def _array(model: onnx.ModelProto, name: str) -> np.ndarray:
     return numpy_helper.to_array(_initializers(model)[name])
 
 
-def read_prior(model: onnx.ModelProto, spec: HeadSpec) -> LastLayer:
-    """The served posterior, unfolded: var = (folded - T^2 [bias only]) / (T^2 pi/8)."""
+def _fold(spec: HeadSpec) -> tuple[float, float]:
+    """(scale, offset) with stored = scale * var + offset [offset: bias only]."""
+    if not spec.folded:
+        return 1.0, 0.0
     t2 = spec.temperature**2
-    scale = t2 * math.pi / 8
+    return t2 * math.pi / 8, t2
+
+
+def read_prior(model: onnx.ModelProto, spec: HeadSpec) -> LastLayer:
+    """The served posterior; folded variances unfolded: var = (stored - T^2 [bias]) / (T^2 pi/8)."""
+    scale, offset = _fold(spec)
     weight_var = _array(model, spec.var_weight).astype(np.float64).T / scale
-    bias_var = (_array(model, spec.var_bias).astype(np.float64) - t2) / scale
+    bias_var = (_array(model, spec.var_bias).astype(np.float64) - offset) / scale
     if (weight_var <= 0).any() or (bias_var <= 0).any():
         raise AdaptError("the graph's folded variances do not match its metadata's temperature")
     return LastLayer(
@@ -527,8 +568,7 @@ def write_graph(
     ``uncertainty``, and ``props`` added to its metadata."""
     model = onnx.ModelProto()
     model.CopyFrom(base)
-    t2 = spec.temperature**2
-    scale = t2 * math.pi / 8
+    scale, offset = _fold(spec)
     old = {k: _array(base, getattr(spec, k)) for k in ("weight", "bias", "var_weight", "var_bias")}
     same_w = posterior.weight_var == prior.weight_var
     same_b = posterior.bias_var == prior.bias_var
@@ -542,7 +582,7 @@ def write_graph(
         model, spec.var_weight, _folded(old["var_weight"], scale * posterior.weight_var.T, same_w.T)
     )
     _replace(
-        model, spec.var_bias, _folded(old["var_bias"], t2 + scale * posterior.bias_var, same_b)
+        model, spec.var_bias, _folded(old["var_bias"], offset + scale * posterior.bias_var, same_b)
     )
     if gate is not None:
         _add_writer_gate(model, spec, gate)

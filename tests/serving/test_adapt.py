@@ -342,3 +342,84 @@ def test_a_map_model_has_no_posterior_to_update(good_folder, tmp_path, capsys):
         ["--examples", str(good_folder), "--out", str(out), "--model", str(MAP_MODEL)], capsys, out
     )
     assert "carries no last-layer posterior" in err and not out.exists()
+
+
+# --- the graph surgery on the other layout (cnn/reader/graph.py's ReaderGraph) ----------------
+
+
+def raw_layout(base: onnx.ModelProto) -> onnx.ModelProto:
+    """The shipped graph rewritten into ReaderGraph's layout: raw variances named
+    posterior_weight_var/_bias_var, T as the initializer posterior_temperature (not in the
+    metadata), kappa / T = 1 / sqrt((1 + pi/8 var) T^2), density_* names."""
+    from onnx import helper, numpy_helper
+
+    spec = A.read_head(base)
+    prior = A.read_prior(base, spec)
+    model = onnx.ModelProto()
+    model.CopyFrom(base)
+    rename = {
+        "projection": "density_projection",
+        "whiten_all": "density_whiten",
+        "offsets": "density_offsets",
+    }
+    for node in model.graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+    for t in model.graph.initializer:
+        t.name = rename.get(t.name, t.name)
+    keep = [t for t in model.graph.initializer if t.name not in ("var_weight", "var_bias")]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(f32(prior.weight_var.T), "posterior_weight_var"),
+            numpy_helper.from_array(f32(prior.bias_var), "posterior_bias_var"),
+            numpy_helper.from_array(f32(spec.temperature), "posterior_temperature"),
+            numpy_helper.from_array(f32(math.pi / 8), "raw_pi8"),
+            numpy_helper.from_array(f32(1.0), "raw_one"),
+        ]
+    )
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and "var_weight" in node.input:
+            node.input[1] = "posterior_weight_var"
+        if node.op_type == "Add" and "var_bias" in node.input:
+            out = node.output[0]
+            nodes += [
+                helper.make_node("Add", [node.input[0], "posterior_bias_var"], ["raw_var"]),
+                helper.make_node("Mul", ["raw_var", "raw_pi8"], ["raw_a"]),
+                helper.make_node("Add", ["raw_a", "raw_one"], ["raw_b"]),
+                helper.make_node(
+                    "Mul", ["posterior_temperature", "posterior_temperature"], ["raw_t2"]
+                ),
+                helper.make_node("Mul", ["raw_b", "raw_t2"], [out]),
+            ]
+            continue
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    props = {p.key: p.value for p in model.metadata_props if p.key != "temperature"}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_the_other_graph_layout_adapts_the_same(base, writer, mnist_test):
+    raw = raw_layout(base)
+    spec = A.read_head(raw)
+    assert not spec.folded and spec.var_weight == "posterior_weight_var"
+    assert set(spec.density.values()) == {"density_projection", "density_whiten", "density_offsets"}
+    x = np.concatenate([mnist_test.images[:100] / 255, writer[1].pixels]).astype(np.float32)
+    np.testing.assert_allclose(
+        A.run_graph(raw, x)["probabilities"], A.run_graph(base, x)["probabilities"], atol=1e-5
+    )
+    examples = writer[0]
+    folded = A.adapt_model(base, examples.pixels, examples.labels)
+    unfolded = A.adapt_model(raw, examples.pixels, examples.labels)
+    a, b = A.run_graph(folded.model, x), A.run_graph(unfolded.model, x)
+    for name in ("logits", "probabilities", "uncertainty"):
+        np.testing.assert_allclose(a[name], b[name], atol=1e-4, err_msg=name)
+    stored = A._array(unfolded.model, "posterior_weight_var")  # raw variances written back raw
+    np.testing.assert_allclose(stored, unfolded.posterior.weight_var.T, rtol=1e-6)
+    assert not np.array_equal(stored, A._array(raw, "posterior_weight_var"))
