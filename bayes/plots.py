@@ -118,18 +118,16 @@ def evidence_figure(
     panels = 1 if loo_elpd is None else 2
     fig, axes = plt.subplots(1, panels, figsize=FIGSIZE, squeeze=False)
     ev = np.asarray(log_evidence) - np.max(log_evidence)
-    top = 0.0
     ax = axes[0, 0]
     ax.plot(degrees, ev, "o-", color="C0")
     if chosen is not None:
         ax.axvline(chosen, color="gray", ls=":", label=f"best: degree {chosen}")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="center right")
     ax.set(xlabel="degree", ylabel="log evidence, relative to best", title="evidence")
     if loo_elpd is not None:
         ax = axes[0, 1]
         elpd = np.asarray(loo_elpd) - np.max(loo_elpd)
         se = np.zeros_like(elpd) if loo_se is None else np.asarray(loo_se)
-        top = float(np.max((elpd + se)[elpd > -40], initial=0.0))  # error bars in view
         ax.errorbar(
             degrees,
             elpd,
@@ -155,12 +153,16 @@ def evidence_figure(
             ylabel="expected log predictive density\n(LOO), relative to best",
             title="leave-one-out",
         )
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="center right")
     from matplotlib.ticker import MaxNLocator
 
-    for a in axes.ravel():  # the worst degrees are hundreds of nats down: show the top
-        bottom = max(a.get_ylim()[0], -40)
-        a.set_ylim(bottom, 0.08 * -bottom + (0 if a is axes[0, 0] else top))
+    # The worst degrees lie hundreds of nats below the best: a symmetric log scale keeps every
+    # degree in view (linear within 10 of the best, where the choice is made; log beyond).
+    for a in axes.ravel():
+        a.set_yscale("symlog", linthresh=10)
+        if a is axes[0, 0]:
+            a.set_ylim(top=1.0)  # nothing lies above the best degree
+        a.set_ylabel(a.get_ylabel() + "\n(log scale below -10)")
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
