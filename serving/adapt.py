@@ -31,13 +31,10 @@ Pure ONNX + numpy/scipy: the graph surgery (which initializers hold what) is iso
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -773,27 +770,13 @@ def adapt_model(
     return Adapted(model, prior, posterior, gate, weight, loo, time.perf_counter() - start)
 
 
-def same_file(a: str | Path, b: str | Path) -> bool:
-    """One file however spelled: same path, ``../``, a symlink or a hard link."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
 def write_model(model: onnx.ModelProto, out: str | Path) -> None:
-    """Atomically: a temp file in the same folder, then rename."""
+    """Atomically (a temp file in the same folder, then rename): a crash leaves no half file."""
+    from serving.files import atomic_write
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(out, lambda f: f.write(model.SerializeToString()))
 
 
 def run_adapt(
@@ -804,6 +787,8 @@ def run_adapt(
     progress: Callable[[str], None] = print,
 ) -> Adapted:
     """``python -m serving adapt``: check everything, adapt, write ``out`` (nothing on error)."""
+    from serving.files import same_file
+
     model, out = Path(model), Path(out)
     if same_file(model, out):
         raise AdaptError(
