@@ -168,11 +168,14 @@ def _reduced(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 
 def _reduce(image: Image.Image, max_side: int) -> Image.Image:
-    """Area-averaged (BOX) to fit ``max_side``, a band of rows at a time: PIL's own resize of
-    RGBA first makes a premultiplied copy of every pixel (a 40 MP PNG peaked at 490 MB), and
-    palette/1-bit images must be converted to average at all (PIL takes the nearest pixel)."""
+    """Area-averaged (BOX) to fit ``max_side``. RGBA, palette and 1-bit images a band of rows
+    at a time: PIL's resize of RGBA first makes a premultiplied copy of every pixel (a 40 MP PNG
+    peaked at 490 MB), and palette/1-bit ones must be converted to average at all (PIL takes
+    the nearest pixel); gray and RGB in one resize (0.3 s for 39 MP of 16-bit, twice as fast)."""
     if _factor(image.size, max_side) <= 1:
         return image
+    if image.mode in ("L", "RGB", "I;16", "I", "F"):  # no copy of the input: PIL's own, fastest
+        return image.resize(_reduced(image.size, max_side), Image.Resampling.BOX)
     width, height = image.size
     out_w, out_h = _reduced(image.size, max_side)
     mode = image.mode if image.mode in ("L", "RGB", "RGBA", "I;16", "I", "F") else None
