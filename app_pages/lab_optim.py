@@ -7,12 +7,10 @@ import streamlit as st
 import torch
 
 from cnn.labs import optim_plots
+from cnn.labs.config import LR_GRID, NAMES, RACERS
 from cnn.labs.labels import number_text, settings_text, step_text
 from cnn.labs.optim_race import (
     FUNCTIONS,
-    LR_GRID,
-    NAMES,
-    RACERS,
     adam_early_steps,
     path_summary,
     race_ball,

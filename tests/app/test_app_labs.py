@@ -142,7 +142,7 @@ def test_init_page_shows_vanishing_gradients_for_tiny_sigmoid_weights(ui):
 
 def test_optimizer_race_page(ui):
     pytest.importorskip("cnn.labs.optim_race")
-    from cnn.labs.optim_race import NAMES, RACERS
+    from cnn.labs.config import NAMES, RACERS
 
     at = AppTest.from_file(str(ui.root / "app_pages" / "lab_optim.py"), default_timeout=240)
     at.run()
