@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import sys
 import time
 import zlib
@@ -112,6 +113,9 @@ def train_seeds(
 def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: bool):
     config, n = configs[0], len(configs)
     seeds = tuple(c.seed for c in configs)
+    if device.type == "cuda":  # as a single run: the same command gives the same members
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data(config, device)
     batch = config.batch_size
     steps_per_epoch = len(y_train) // batch
