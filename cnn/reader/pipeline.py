@@ -1,9 +1,10 @@
-"""``python -m cnn posterior``: fit the last-layer posterior and the feature density on MNIST's
-55,000 training images, choose T and the abstain threshold on the 5,000 validation images, and
-write the Bayesian ONNX graph (checked against PyTorch and laplace-torch on test images).
+"""``python -m cnn posterior``: fit the last-layer posterior and the abstain gate's scores on
+MNIST's 55,000 training images (the outlier-exposure head also on generated non-digit proxies),
+choose T on the 5,000 validation images and calibrate the gate on them drawn like the app's
+canvas, and write the reader's ONNX graph (checked against PyTorch and laplace-torch).
 
-Nothing here sees a non-digit: the abstain threshold is the (1 - abstain_rate) quantile of the
-feature surprise of validation digits drawn like the app's canvas.
+No evaluation drawing (cnn.reader.nondigits' non-digit sets, cnn.reader.heldout) is seen here:
+the abstain threshold abstains on ``abstain_rate`` of the drawn validation digits.
 """
 
 from __future__ import annotations
@@ -24,12 +25,22 @@ import torch
 
 from cnn.data import load_mnist
 from cnn.files import atomic_write
+from cnn.reader.gate import (
+    COMBINERS,
+    SCORE_ORDER,
+    OutlierExposure,
+    Residual,
+    TiedMahalanobis,
+    Trunk,
+    abstain_threshold,
+    loo_p_values,
+    oe_inputs,
+    trunk_features,
+)
+from cnn.reader.graph import OUTPUT_NAMES, ReaderGraph
 from cnn.reader.posterior import (
-    OUTPUT_NAMES,
-    BayesianDigitCNN,
     ClassGaussians,
     diag_variances,
-    feature_batches,
     fit_last_layer_laplace,
     fit_temperature,
     head_model,
@@ -38,8 +49,9 @@ from cnn.splits import train_validation_indices
 
 PARITY_TOLERANCE = 1e-5
 METHOD = (
-    "last-layer Laplace (diag GGN, laplace-torch) + probit; "
-    "abstain on class-conditional feature Gaussians (DDU)"
+    "last-layer Laplace (diag GGN, laplace-torch) + probit; abstain gate: conformal p-values "
+    "against drawn validation digits of feature scores (class-conditional density, ViM residual, "
+    "conv2 tied Mahalanobis, outlier-exposure digit head), combined"
 )
 
 
@@ -53,8 +65,19 @@ class PosteriorConfig:
     # made the batch-1 graph 1.35-1.47x slower than the MAP graph (the budget is 1.25x).
     structure: str = "diag"
     density_variance: float = 0.90  # PCA directions kept: this share of the feature variance
-    abstain_rate: float = 0.015  # on drawn validation digits (target <= 2%; margin for noise)
-    drawn_validation: int = 2000  # validation digits drawn like the canvas, for the threshold
+    # Scores whose p-values enter the gate, and how they combine (min-p | fisher): the best of
+    # the comparison in docs/BENCHMARKS.md (conv2's Mahalanobis added nothing there; its whitened
+    # coordinates still feed the OE head).
+    gate: tuple[str, ...] = ("density", "residual", "oe")
+    combine: str = "fisher"
+    residual_dims: int = 200  # ViM: principal directions of fc1 features kept out
+    conv2_dims: int = 128  # conv2 features' PCA dimensions for the tied Mahalanobis
+    proxies: int = 20_000  # generated non-digit proxies for the outlier-exposure head
+    drawn_train: int = 5_000  # training digits drawn like the canvas, on the head's digit side
+    # On drawn validation digits (targets: <= 2% of drawn digits, <= 1% of MNIST test digits,
+    # which the gate finds slightly less typical than drawn ones relative to the threshold).
+    abstain_rate: float = 0.012
+    drawn_validation: int = 5000  # validation digits drawn like the canvas: the calibration set
     temperature: bool = True  # fit a predictive temperature on the validation NLL
     check_images: int = 1000  # test images of the parity check
     limit: int | None = None  # fit on the first N training images only (smoke tests)
@@ -68,7 +91,8 @@ def sha256(path: str | Path) -> str:
 
 @dataclass
 class FeatureData:
-    """Features and labels of the training part, the validation part and the test set."""
+    """fc1 features and labels of the training part, the validation part and the test set, and
+    the training part's conv2 features (float16 in the cache: they only fit the gate)."""
 
     train: np.ndarray
     train_labels: np.ndarray
@@ -76,34 +100,47 @@ class FeatureData:
     val_labels: np.ndarray
     test: np.ndarray
     test_labels: np.ndarray
+    train_conv2: np.ndarray
+
+    def train_trunk(self) -> Trunk:
+        return Trunk(self.train_conv2, self.train)
 
 
 def mnist_features(model, model_path: Path, cache: Path | None, limit: int | None = None):
-    """Penultimate features of all MNIST images (cached per model file: ~2 min on one core)."""
+    """Trunk features of all MNIST images (cached per model file: ~1 min on two quiet cores)."""
     tag = sha256(model_path)[:16]
-    path = None if cache is None else Path(cache) / f"features-{tag}-{limit or 'all'}.npz"
+    path = None if cache is None else Path(cache) / f"trunk-{tag}-{limit or 'all'}.npz"
     train, test = load_mnist("train"), load_mnist("test")
     train_idx, val_idx = train_validation_indices()
     if limit is not None:
         train_idx = train_idx[:limit]
+    stored = None
     if path is not None and path.is_file():
-        stored = np.load(path)
-        ftrain, fval, ftest = stored["train"], stored["val"], stored["test"]
-    else:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                stored = {k: z[k] for k in ("train", "val", "test", "train_conv2")}
+        except (OSError, ValueError, KeyError):
+            stored = None  # torn or foreign: compute again and replace it
+    if stored is None:
         scale = np.float32(1 / 255)
-        ftrain = feature_batches(model, train.images[train_idx] * scale)
-        fval = feature_batches(model, train.images[val_idx] * scale)
-        ftest = feature_batches(model, test.images * scale)
+        trunk = trunk_features(model, train.images[train_idx] * scale)
+        stored = {
+            "train": trunk.fc1,
+            "train_conv2": trunk.conv2.astype(np.float16),
+            "val": trunk_features(model, train.images[val_idx] * scale).fc1,
+            "test": trunk_features(model, test.images * scale).fc1,
+        }
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: np.savez(f, train=ftrain, val=fval, test=ftest))
+            atomic_write(path, lambda f: np.savez(f, **stored))
     return FeatureData(
-        ftrain,
+        stored["train"],
         train.labels[train_idx].astype(np.int64),
-        fval,
+        stored["val"],
         train.labels[val_idx].astype(np.int64),
-        ftest,
+        stored["test"],
         test.labels.astype(np.int64),
+        stored["train_conv2"].astype(np.float32),
     )
 
 
@@ -119,14 +156,57 @@ def density_dims(feats: np.ndarray, share: float) -> int:
     return int(np.searchsorted(cumulative, share) + 1)
 
 
-def drawn_validation_features(model, count: int, seed: int) -> np.ndarray:
-    """Features of validation digits drawn like the canvas (through the real preprocessing)."""
+def drawn_pixels(part: str, count: int, seed: int) -> np.ndarray:
+    """MNIST ``part`` ("train" or "validation") digits drawn like the canvas (the app's
+    preprocessing)."""
     from cnn.reader.nondigits import drawn_digits
 
     train = load_mnist("train")
-    _, val_idx = train_validation_indices()
-    drawn = drawn_digits(train.images[val_idx], train.labels[val_idx], count, seed)
-    return feature_batches(model, drawn.pixels)
+    train_idx, val_idx = train_validation_indices()
+    idx = val_idx if part == "validation" else train_idx
+    return drawn_digits(train.images[idx], train.labels[idx], count, seed).pixels
+
+
+def proxy_pixels(count: int, seed: int) -> tuple[np.ndarray, str]:
+    """Generated non-digit proxies for outlier exposure, and where they came from.
+
+    ``cnn.reader.proxies`` (generators and fonts no evaluation set uses) when present; else a
+    stand-in made from MNIST training digits alone: patch-shuffled digits, two digits overlaid,
+    straight polylines."""
+    try:
+        from cnn.reader.proxies import proxy_pixels as generated
+    except ImportError:
+        return standin_proxies(count, seed), "stand-in: patch-shuffled/overlaid digits, polylines"
+    return np.asarray(generated(count, seed), np.float32), "cnn.reader.proxies"
+
+
+def standin_proxies(count: int, seed: int) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    from serving.preprocess import to_mnist
+
+    train = load_mnist("train")
+    images = train.images[train_validation_indices()[0]]
+    rng = np.random.default_rng([seed, 0x0E])
+    out: list[np.ndarray] = []
+    while len(out) < count:
+        kind = int(rng.integers(3))
+        if kind == 0:  # a digit's 7x7 patches shuffled: strokes without a digit's layout
+            patches = images[rng.integers(len(images))].reshape(4, 7, 4, 7).transpose(0, 2, 1, 3)
+            patches = patches.reshape(16, 7, 7)[rng.permutation(16)].reshape(4, 4, 7, 7)
+            drawing = patches.transpose(0, 2, 1, 3).reshape(28, 28)
+        elif kind == 1:  # two digits on top of each other
+            a, b = images[rng.integers(len(images), size=2)]
+            drawing = np.maximum(a, np.roll(b, tuple(rng.integers(-4, 5, 2)), axis=(0, 1)))
+        else:  # a straight polyline of 1-4 segments
+            image = Image.new("L", (280, 280))
+            points = [tuple(p) for p in rng.uniform(30, 250, (int(rng.integers(2, 6)), 2))]
+            ImageDraw.Draw(image).line(points, fill=255, width=int(rng.integers(10, 30)))
+            drawing = np.asarray(image)
+        x = to_mnist(np.ascontiguousarray(drawing))
+        if x is not None:
+            out.append(x)
+    return np.stack(out).astype(np.float32)
 
 
 def fit_posterior(
@@ -134,60 +214,142 @@ def fit_posterior(
 ) -> dict:
     """Everything the served graph needs, fitted on MNIST train, chosen on MNIST validation.
 
-    ``drawn``: features of the drawn validation digits if already computed (same seed)."""
+    ``drawn``: pixels of the drawn validation digits (the calibration set) if already drawn."""
+    import time
+
+    start = time.perf_counter()
+
+    def say(text: str) -> None:
+        progress(f"[{time.perf_counter() - start:5.0f} s] {text}")
+
+    if config.combine not in COMBINERS:
+        raise ValueError(f"combine must be one of {', '.join(COMBINERS)}, got {config.combine}")
+    unknown = [name for name in config.gate if name not in SCORE_ORDER]
+    if unknown or not config.gate:
+        raise ValueError(f"gate scores must be among {', '.join(SCORE_ORDER)}, got {config.gate}")
+    say("trunk features of MNIST (cached per model file) ...")
     data = mnist_features(model, model_path, config.cache, config.limit)
-    progress(
-        f"features: {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test"
-    )
+    say(f"features: {len(data.train)} train, {len(data.val)} validation, {len(data.test)} test")
     la = fit_last_layer_laplace(
         head_model(model), feature_loader(data.train, data.train_labels), config.structure
     )
     weight_var, bias_var = diag_variances(la)
     prior = float(la.prior_precision.reshape(-1)[0])
-    progress(f"last-layer Laplace ({config.structure}): prior precision {prior:.3g} (marglik)")
+    say(f"last-layer Laplace ({config.structure}): prior precision {prior:.3g} (marglik)")
     w, b = (p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
     val_logits = data.val @ w.T + b
     kappa = 1 / np.sqrt(
         1 + math.pi / 8 * ((data.val.astype(np.float64) ** 2) @ weight_var + bias_var)
     )
     temperature = fit_temperature(val_logits, data.val_labels, kappa) if config.temperature else 1.0
-    progress(f"predictive temperature {temperature:.3f} (validation NLL)")
-    dims = density_dims(data.train, config.density_variance)
-    density = ClassGaussians(dims=dims).fit(
-        data.train, data.train_labels, data.val, data.val_labels
-    )
+    say(f"predictive temperature {temperature:.3f} (validation NLL)")
+    parts = fit_gate_parts(model, data, config, say)
     if drawn is None:
-        drawn = drawn_validation_features(model, config.drawn_validation, config.seed)
-    surprise = -density.log_density(drawn)
-    median, threshold = np.median(surprise), np.quantile(surprise, 1 - config.abstain_rate)
-    progress(
-        f"feature density: {dims} PCA dims, ridge {density.ridge_:g}; abstain above "
-        f"{threshold:.1f} nats of surprise ({config.abstain_rate:.1%} of {len(drawn)} drawn "
-        "validation digits)"
-    )
-    return {
+        say(f"drawing {config.drawn_validation} validation digits (the calibration set) ...")
+        drawn = drawn_pixels("validation", config.drawn_validation, config.seed)
+    fit = {
         "la": la,
         "data": data,
         "weight_var": weight_var,
         "bias_var": bias_var,
         "prior_precision": prior,
         "temperature": temperature,
-        "density": density,
-        "surprise_median": float(median),
-        "surprise_threshold": float(threshold),
+        "parts": parts,
     }
+    module = build_module(model, fit, config)
+    calibration = calibrate(module, drawn, config.abstain_rate)
+    fit.update(calibration)
+    say(
+        f"gate ({config.combine} of {', '.join(module.names)}): abstain above surprise "
+        f"{calibration['surprise_threshold']:.2f} ({config.abstain_rate:.1%} of {len(drawn)} "
+        "drawn validation digits)"
+    )
+    return fit
 
 
-def build_module(model, fit: dict) -> BayesianDigitCNN:
-    return BayesianDigitCNN(
+def fit_gate_parts(model, data: FeatureData, config: PosteriorConfig, say) -> dict:
+    """The gate's scores, each fitted on MNIST training features (the OE head also on proxies)."""
+    needed = set(config.gate) | ({"residual", "conv2"} if "oe" in config.gate else set())
+    parts = {}
+    if "density" in needed:
+        dims = density_dims(data.train, config.density_variance)
+        parts["density"] = ClassGaussians(dims=dims).fit(
+            data.train, data.train_labels, data.val, data.val_labels
+        )
+        say(f"feature density: {dims} PCA dims, ridge {parts['density'].ridge_:g}")
+    if "residual" in needed:
+        parts["residual"] = Residual(config.residual_dims).fit(data.train)
+        say(f"ViM residual: off the top {config.residual_dims} fc1 directions")
+    if "conv2" in needed:
+        parts["conv2"] = TiedMahalanobis(config.conv2_dims).fit(data.train_conv2, data.train_labels)
+        say(f"conv2 tied Mahalanobis: {config.conv2_dims} PCA dims")
+    if "oe" in needed:
+        proxies, source = proxy_pixels(config.proxies, config.seed)
+        say(f"{len(proxies)} non-digit proxies ({source}); drawing {config.drawn_train} digits")
+        drawn = drawn_pixels("train", config.drawn_train, config.seed + 1)
+        residual, conv2 = parts["residual"], parts["conv2"]
+        digits = np.concatenate(
+            [
+                oe_inputs(data.train_trunk(), residual, conv2),
+                oe_inputs(trunk_features(model, drawn), residual, conv2),
+            ]
+        )
+        others = oe_inputs(trunk_features(model, proxies), residual, conv2)
+        parts["oe"] = OutlierExposure(seed=config.seed).fit(digits, others)
+        parts["oe_source"] = source
+        say(f"outlier-exposure head: {len(digits)} digits vs {len(others)} proxies")
+    return parts
+
+
+def build_module(model, fit: dict, config: PosteriorConfig) -> ReaderGraph:
+    """The graph module; calibrated when ``fit`` holds the calibration (else placeholders)."""
+    module = ReaderGraph(
         model,
         fit["weight_var"],
         fit["bias_var"],
         fit["temperature"],
-        fit["density"],
-        fit["surprise_median"],
-        fit["surprise_threshold"],
+        fit["parts"],
+        config.gate,
+        config.combine,
     ).eval()
+    if "calibration" in fit:
+        module.set_calibration(
+            fit["calibration"], fit["surprise_median"], fit["surprise_threshold"]
+        )
+    return module
+
+
+@torch.inference_mode()
+def module_scores(module: ReaderGraph, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The graph's own gate scores (float32 torch, the ops ONNX runs) of these pixels."""
+    from cnn.reader.gate import trunk_forward
+
+    x = torch.from_numpy(np.asarray(pixels, np.float32).reshape(-1, 1, 28, 28))
+    columns = [
+        module.scores(*trunk_forward(module.cnn, x[i : i + 1000])) for i in range(0, len(x), 1000)
+    ]
+    return {
+        name: torch.cat([c[k] for c in columns]).double().numpy()
+        for k, name in enumerate(module.names)
+    }
+
+
+def calibrate(module: ReaderGraph, drawn: np.ndarray, rate: float) -> dict:
+    """Calibration scores (sorted), median and threshold of the combined surprise: each drawn
+    validation digit judged against the other n - 1 (what a new digit would get)."""
+    scores = module_scores(module, drawn)
+    loo = np.stack([loo_p_values(scores[name]) for name in module.names], axis=1)
+    surprise = COMBINERS[module.combine](loo)
+    result = {
+        "calibration": {name: np.sort(v) for name, v in scores.items()},
+        "surprise_median": float(np.median(surprise)),
+        "surprise_threshold": abstain_threshold(surprise, rate),
+        "calibration_size": len(drawn),
+    }
+    module.set_calibration(
+        result["calibration"], result["surprise_median"], result["surprise_threshold"]
+    )
+    return result
 
 
 def onnx_bytes(module: torch.nn.Module) -> bytes:
@@ -227,7 +389,27 @@ def laplace_reference(la, feats: np.ndarray, temperature: float) -> np.ndarray:
 def metadata(model_path: Path, fit: dict, config: PosteriorConfig, extra: dict) -> dict[str, str]:
     source = onnx.load(str(model_path), load_external_data=False)
     props = {p.key: p.value for p in source.metadata_props}
-    density = fit["density"]
+    parts = fit["parts"]
+    settings = {"combine": config.combine, "scores": list(fit["calibration"])}
+    if "density" in parts:
+        density = parts["density"]
+        settings["density"] = {"pca_dims": density.projection_.shape[1], "ridge": density.ridge_}
+    if "residual" in parts:
+        settings["residual"] = {"dims": config.residual_dims, "features": "fc1"}
+    if "conv2" in parts:
+        settings["conv2"] = {
+            "pca_dims": config.conv2_dims,
+            "covariance": "tied",
+            "to": "nearest class",
+        }
+    if "oe" in parts:
+        settings["oe"] = {
+            "hidden": parts["oe"].hidden,
+            "epochs": parts["oe"].epochs,
+            "proxies": config.proxies,
+            "proxy_source": parts["oe_source"],
+            "drawn_train_digits": config.drawn_train,
+        }
     props.update(
         {
             "posterior_method": METHOD,
@@ -236,15 +418,21 @@ def metadata(model_path: Path, fit: dict, config: PosteriorConfig, extra: dict) 
             "prior_precision_choice": "marginal likelihood (laplace-torch, marglik)",
             "temperature": f"{fit['temperature']:.6g}",
             "abstain_threshold": "1.0",
+            "abstain_rate": f"{config.abstain_rate:g}",
             "uncertainty": (
-                "feature surprise -log p(features) under class-conditional Gaussians, scaled: "
-                "0 = median drawn validation digit, 1 = abstain threshold"
+                "max(0, (S - median) / (threshold - median)), S the combined surprise of the "
+                "gate's conformal p-values p = (1 + #{calibration >= s}) / (n + 1) against drawn "
+                "validation digits: 0 = at least as typical as their median, 1 = abstain"
             ),
-            "surprise_nats": json.dumps(
-                {"median": fit["surprise_median"], "threshold": fit["surprise_threshold"]}
-            ),
-            "density": json.dumps(
-                {"pca_dims": density.projection_.shape[1], "ridge": density.ridge_}
+            "gate": json.dumps(settings),
+            "gate_calibration": json.dumps(
+                {
+                    "set": f"{fit['calibration_size']} MNIST validation digits drawn like the "
+                    f"canvas (seed {config.seed})",
+                    "surprise_median": fit["surprise_median"],
+                    "surprise_threshold": fit["surprise_threshold"],
+                    "rate": config.abstain_rate,
+                }
             ),
             "map_sha256": sha256(model_path),
             "posterior_config": json.dumps({k: str(v) for k, v in asdict(config).items()}),
@@ -269,7 +457,8 @@ def run_posterior(config: PosteriorConfig = PosteriorConfig(), progress=print) -
         raise ValueError("only --structure diag can be served (kron is measured by `uncertainty`)")
     model = model_from_onnx(config.model)
     fit = fit_posterior(model, Path(config.model), config, progress)
-    module = build_module(model, fit)
+    module = build_module(model, fit, config)
+    progress("exporting the graph and checking it against PyTorch and laplace-torch ...")
     proto = onnx.load_from_string(onnx_bytes(module))
 
     test = load_mnist("test")
@@ -304,7 +493,8 @@ def run_posterior(config: PosteriorConfig = PosteriorConfig(), progress=print) -
     }
     onnx.helper.set_model_props(proto, metadata(Path(config.model), fit, config, extra))
     proto.doc_string = (
-        "The course's MNIST digit CNN with a last-layer Laplace posterior (bayes-cnn-lab)."
+        "The course's MNIST digit CNN with a last-layer Laplace posterior and an abstain gate "
+        "(bayes-cnn-lab); initializer names: cnn/reader/graph.py"
     )
     onnx.checker.check_model(proto, full_check=True)
     out = Path(config.out)
@@ -317,5 +507,5 @@ def run_posterior(config: PosteriorConfig = PosteriorConfig(), progress=print) -
         "test_accuracy": accuracy,
         "test_abstained": float((unc >= 1).mean()),
         "parity": diffs,
-        "density_dims": int(fit["density"].projection_.shape[1]),
+        "gate": list(module.names),
     }

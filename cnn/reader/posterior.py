@@ -1,4 +1,4 @@
-"""A posterior over the trained digit CNN, baked into one ONNX graph with an abstain score.
+"""A posterior over the trained digit CNN's last layer, and a density of its features.
 
 Training with a weight penalty gives the MAP estimate, not a posterior. Here the posterior of the
 last layer (1,024 features -> 10 logits) is a Laplace approximation fitted with laplace-torch
@@ -8,8 +8,8 @@ the posterior predictive. A Laplace posterior widens the predictive far from the
 only along directions the last layer has weights in, so "is this a digit at all?" is answered
 by a second, generative model of the features: class-conditional Gaussians (as in Deep
 Deterministic Uncertainty) in the top principal directions of the training features. Its
-log-density, scaled so that 0 is a typical drawn validation digit and 1 the abstain line, is
-the ``uncertainty`` output.
+log-density is one of the abstain gate's scores (cnn.reader.gate); cnn.reader.graph bakes the
+predictive and the gate into one ONNX graph.
 
 Fitting needs laplace-torch (``pip install --no-deps -r .ci/posterior-requirements.txt``); the
 served graph needs nothing but ONNX Runtime.
@@ -25,11 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from cnn.model import DigitCNN, normalize
+from cnn.model import DigitCNN
 
-OUTPUT_NAMES = ("logits", "probabilities", "uncertainty")
 LAPLACE_HINT = (
     "laplace-torch is not installed; it is needed only to fit the posterior: "
     "pip install --no-deps -r .ci/posterior-requirements.txt"
@@ -38,23 +36,9 @@ LAPLACE_HINT = (
 
 def feature_batches(model: DigitCNN, pixels: np.ndarray, batch: int = 1000) -> np.ndarray:
     """The 1,024 penultimate features (after fc1's ReLU, before dropout), float32 [N, 1024]."""
-    x = np.asarray(pixels, dtype=np.float32).reshape(-1, 1, 28, 28)
-    out = [
-        penultimate(model, torch.from_numpy(x[i : i + batch])).numpy()
-        for i in range(0, len(x), batch)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, 1024), np.float32)
+    from cnn.reader.gate import trunk_features
 
-
-@torch.inference_mode()
-def penultimate(model: DigitCNN, x: torch.Tensor) -> torch.Tensor:
-    return _penultimate(model, x)
-
-
-def _penultimate(model: DigitCNN, x: torch.Tensor) -> torch.Tensor:
-    x = F.max_pool2d(F.relu(model.conv1(normalize(x))), 2)
-    x = F.max_pool2d(F.relu(model.conv2(x)), 2)
-    return F.relu(model.fc1(x.flatten(1)))
+    return trunk_features(model, pixels, batch).fc1
 
 
 # --- last-layer Laplace (laplace-torch) -----------------------------------------------------
@@ -202,60 +186,3 @@ class ClassGaussians:
             for i in range(0, len(feats), 2000)
         ]
         return np.concatenate(out) if out else np.zeros(0)
-
-
-# --- the served graph -----------------------------------------------------------------------
-
-
-class BayesianDigitCNN(nn.Module):
-    """DigitCNN plus its last-layer posterior predictive and the feature-density abstain score.
-
-    Outputs: ``logits`` (the MAP logits, as before), ``probabilities`` (the probit posterior
-    predictive, optionally tempered by T) and ``uncertainty`` (feature surprise: 0 = median
-    drawn validation digit, >= 1 = abstain)."""
-
-    def __init__(
-        self,
-        model: DigitCNN,
-        weight_var: np.ndarray,
-        bias_var: np.ndarray,
-        temperature: float,
-        density: ClassGaussians,
-        surprise_median: float,
-        surprise_threshold: float,
-    ) -> None:
-        super().__init__()
-        self.cnn = model.eval()
-        f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        # Constants folded so the head is a handful of ops (batch-1 latency):
-        # kappa / T = 1 / sqrt(T^2 + T^2 pi/8 var),  var = phi^2 @ weight_var + bias_var.
-        t2 = temperature**2
-        self.register_buffer("var_weight", f32(t2 * math.pi / 8 * weight_var))  # [1024, 10]
-        self.register_buffer("var_bias", f32(t2 + t2 * math.pi / 8 * bias_var))  # [10]
-        # Half the Mahalanobis distance to every class at once: with z = (phi P) W_all / sqrt 2
-        # minus the folded offsets (feature mean, class means), sum of z^2 per class.
-        classes, d, _ = density.whiten_.shape
-        whiten_all = np.concatenate(list(density.whiten_), axis=1) / math.sqrt(2)  # [d, C*d]
-        means = np.concatenate(
-            [density.class_means_[c] @ density.whiten_[c] for c in range(classes)]
-        )
-        offsets = density.mean_ @ density.projection_ @ whiten_all + means / math.sqrt(2)
-        self.register_buffer("projection", f32(density.projection_))  # [1024, d]
-        self.register_buffer("whiten_all", f32(whiten_all))
-        self.register_buffer("offsets", f32(offsets))
-        self.register_buffer("log_norm", f32(density.log_norm_))
-        self.classes, self.dims = classes, d
-        scale = surprise_threshold - surprise_median
-        self.register_buffer("surprise_slope", f32(-1.0 / scale))
-        self.register_buffer("surprise_offset", f32(-surprise_median / scale))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        phi = _penultimate(self.cnn, x)
-        logits = self.cnn.fc2(phi)
-        kappa = torch.rsqrt((phi * phi) @ self.var_weight + self.var_bias)
-        probabilities = torch.softmax(kappa * logits, dim=1)
-        z = (phi @ self.projection) @ self.whiten_all - self.offsets
-        half_maha = (z * z).reshape(-1, self.classes, self.dims).sum(-1)
-        log_density = torch.logsumexp(self.log_norm - half_maha, dim=1)
-        uncertainty = log_density * self.surprise_slope + self.surprise_offset
-        return logits, probabilities, uncertainty

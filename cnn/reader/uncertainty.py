@@ -32,9 +32,10 @@ class UncertaintyConfig:
     bayes: Path = Path("models/mnist_cnn_bayes.onnx")  # the served Bayesian graph
     ensemble: tuple[Path, ...] = ()  # member ONNX files (the MAP model may be one of them)
     drawn: int = 2000  # drawn-like digits, validation and test each
-    nondigits: int = 300  # drawings per non-digit set
+    nondigits: int = 300  # drawings per non-digit set (own and held-out)
+    heldout_digits: int = 1000  # pen digits by held-out writers (cnn.reader.heldout)
     mc_samples: int = 30  # MC dropout passes
-    abstain_rate: float = 0.015  # same rule as the served graph's threshold
+    abstain_rate: float = 0.012  # same rule as the served graph's threshold
     cache: Path = Path("runs/posterior")
     figures: Path | None = Path("docs")
     seed: int = 0
@@ -116,14 +117,22 @@ class Sets:
     drawn_val: DrawnSet
     drawn_test: DrawnSet
     nondigits: dict[str, DrawnSet]
+    # Evaluation-only drawings the project never generates elsewhere (cnn.reader.heldout):
+    # non-digit sets, pen digits by held-out writers, and the one-like brackets (reported apart).
+    heldout: dict[str, DrawnSet] = field(default_factory=dict)
+    heldout_digits: DrawnSet | None = None
+    one_like: DrawnSet | None = None
 
     def named(self) -> dict[str, np.ndarray]:
+        extra = {"heldout_digits": self.heldout_digits, "one_like": self.one_like}
         return {
             "test": self.test,
             "val": self.val,
             "drawn_val": self.drawn_val.pixels,
             "drawn_test": self.drawn_test.pixels,
             **{f"nd_{k}": v.pixels for k, v in self.nondigits.items()},
+            **{f"ho_{k}": v.pixels for k, v in self.heldout.items()},
+            **{k: v.pixels for k, v in extra.items() if v is not None},
         }
 
 
@@ -134,6 +143,7 @@ def build_sets(config: UncertaintyConfig) -> Sets:
     code (a pickle would run whatever a swapped file holds).
     """
     name = f"sets-v{SETS_VERSION}-{config.seed}-{config.drawn}-{config.nondigits}.npz"
+    name = name.replace(".npz", f"-h{config.heldout_digits}.npz")
     path = Path(config.cache) / name
     if path.is_file():
         try:
@@ -155,6 +165,10 @@ def _sets_to_arrays(sets: Sets) -> dict[str, np.ndarray]:
     }
     drawn = {"drawn_val": sets.drawn_val, "drawn_test": sets.drawn_test}
     drawn.update({f"nd_{name}": d for name, d in sets.nondigits.items()})
+    drawn.update({f"ho_{name}": d for name, d in sets.heldout.items()})
+    for key in ("heldout_digits", "one_like"):
+        if getattr(sets, key) is not None:
+            drawn[key] = getattr(sets, key)
     for key, d in drawn.items():
         arrays[f"{key}.pixels"], arrays[f"{key}.labels"] = d.pixels, d.labels
         arrays[f"{key}.rejected"] = np.asarray(d.rejected)
@@ -167,7 +181,12 @@ def _sets_from_arrays(path: Path) -> Sets:
         def drawn(key: str) -> DrawnSet:
             return DrawnSet(z[f"{key}.pixels"], z[f"{key}.labels"], int(z[f"{key}.rejected"]))
 
-        names = [k[3:-7] for k in z.files if k.startswith("nd_") and k.endswith(".pixels")]
+        def names(prefix: str) -> list[str]:
+            return [k[3:-7] for k in z.files if k.startswith(prefix) and k.endswith(".pixels")]
+
+        def optional(key: str) -> DrawnSet | None:
+            return drawn(key) if f"{key}.pixels" in z.files else None
+
         return Sets(
             z["test"],
             z["test_labels"],
@@ -175,12 +194,17 @@ def _sets_from_arrays(path: Path) -> Sets:
             z["val_labels"],
             drawn("drawn_val"),
             drawn("drawn_test"),
-            {name: drawn(f"nd_{name}") for name in names},
+            {name: drawn(f"nd_{name}") for name in names("nd_")},
+            {name: drawn(f"ho_{name}") for name in names("ho_")},
+            optional("heldout_digits"),
+            optional("one_like"),
         )
 
 
 def _draw_sets(config: UncertaintyConfig) -> Sets:
     from cnn.data import load_mnist
+    from cnn.reader.heldout import heldout_digit_set, heldout_nondigit_sets
+    from cnn.reader.nondigits import one_like_set
     from cnn.splits import train_validation_indices
 
     train, test = load_mnist("train"), load_mnist("test")
@@ -195,6 +219,9 @@ def _draw_sets(config: UncertaintyConfig) -> Sets:
         drawn_digits(train.images[val_idx], train.labels[val_idx], config.drawn, config.seed),
         drawn_digits(test.images, test.labels, config.drawn, config.seed + 1),
         nondigit_sets(test.images, test.labels, config.nondigits, config.seed),
+        heldout_nondigit_sets(config.nondigits, config.seed),
+        heldout_digit_set(config.heldout_digits, config.seed),
+        one_like_set(config.nondigits, config.seed),
     )
 
 
@@ -343,11 +370,11 @@ def served_method(path: Path, pixels: dict[str, np.ndarray]) -> MethodResult:
     """The served graph itself: its probabilities, and -uncertainty as the digit score."""
     out = onnx_outputs(path, pixels)
     return MethodResult(
-        "served: Laplace probit + feature-density abstain",
+        "served: Laplace probit + p-value gate",
         {k: (o[1].astype(np.float64), -o[2].astype(np.float64)) for k, o in out.items()},
         score_name="-uncertainty",
         notes=f"{path.name}",
-        extra={"fixed_threshold": -1.0},
+        extra={"abstain": {k: o[2] >= 1.0 for k, o in out.items()}},
     )
 
 
@@ -360,6 +387,7 @@ def predictive_sweep(
     head: tuple[np.ndarray, np.ndarray],
     feats: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
+    abstain: dict[str, np.ndarray] | None = None,
     temperatures: tuple[float, ...] = SWEEP_TEMPERATURES,
     prior_factors: tuple[float, ...] = SWEEP_PRIOR_FACTORS,
 ) -> list[dict[str, float]]:
@@ -371,7 +399,9 @@ def predictive_sweep(
     temperature at the marglik prior precision (the fitted T is added to the grid). Knob
     "prior": the prior precision at T = 1; a diagonal Laplace's variance at another prior
     precision p' is exact: 1 / (1/var - p + p'). ``head``: the last layer's (weight, bias);
-    ``feats`` holds "val", "test", ``nd_*``."""
+    ``feats`` holds "val", "test", ``nd_*``. ``abstain``: the served gate's verdict on each
+    ``nd_*`` set; the gate is separate from the probabilities, so no knob moves it, and
+    "shown at >= 99%" (``nondigit_shown99``) counts only the non-digits it answers on."""
     from cnn.reader.posterior import probit_probabilities
 
     prior = fit["prior_precision"]
@@ -388,6 +418,9 @@ def predictive_sweep(
     def row(knob: str, value: float, fitted: bool, var_w, var_b, t: float) -> dict:
         probs = {k: probit_probabilities(logits[k], x[k] ** 2 @ var_w + var_b, t) for k in x}
         nd_conf = np.concatenate([probs[k].max(1) for k in nd])
+        answered = np.concatenate(
+            [~abstain[k] if abstain else np.ones(len(x[k]), bool) for k in nd]
+        )
         return {
             "knob": knob,
             "value": float(value),
@@ -396,6 +429,7 @@ def predictive_sweep(
             "test_nll": nll(probs["test"], labels["test"]),
             "test_ece": ece(probs["test"], labels["test"]),
             "nondigit_conf99": float((nd_conf >= 0.99).mean()),
+            "nondigit_shown99": float(((nd_conf >= 0.99) & answered).mean()),
         }
 
     t_fit = round(fit["temperature"], 3)
@@ -412,12 +446,14 @@ def predictive_sweep(
 def format_sweep(sweep: list[dict[str, float]], rows: dict[str, dict]) -> str:
     map_row = rows["MAP (softmax)"]
     lines = [
-        f"The served predictive (diag last-layer Laplace, probit) with its knobs swept. MAP "
-        f"softmax: test NLL {map_row['nll']:.4f}, ECE {map_row['ece']:.4f}, non-digits ≥ 99% "
-        f"{map_row['nondigit_conf99']:.1%}.",
+        f"The served predictive (diag last-layer Laplace, probit) with its knobs swept; the "
+        f"abstain gate is a separate output, so it is the same in every row. MAP softmax: test "
+        f"NLL {map_row['nll']:.4f}, ECE {map_row['ece']:.4f}, non-digits ≥ 99% "
+        f"{map_row['nondigit_conf99']:.1%} (no gate).",
         "",
-        "| knob | value | validation NLL | test NLL | test ECE | non-digits ≥99% |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| knob | value | validation NLL | test NLL | test ECE | non-digits ≥99% before the "
+        "gate | shown ≥99% (after the gate) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = {"T": "temperature (marglik prior)", "prior": "prior precision (T = 1)"}
     for r in sweep:
@@ -425,7 +461,8 @@ def format_sweep(sweep: list[dict[str, float]], rows: dict[str, dict]) -> str:
         mark = " (marglik)" if r["fitted"] and r["knob"] == "prior" else mark
         lines.append(
             f"| {names[r['knob']]} | {r['value']:.3g}{mark} | {r['val_nll']:.4f} | "
-            f"{r['test_nll']:.4f} | {r['test_ece']:.4f} | {r['nondigit_conf99']:.1%} |"
+            f"{r['test_nll']:.4f} | {r['test_ece']:.4f} | {r['nondigit_conf99']:.1%} | "
+            f"{r['nondigit_shown99']:.1%} |"
         )
     return "\n".join(lines)
 
@@ -433,59 +470,111 @@ def format_sweep(sweep: list[dict[str, float]], rows: dict[str, dict]) -> str:
 # --- the table -------------------------------------------------------------------------------
 
 
+def abstentions(method: MethodResult, abstain_rate: float) -> dict[str, np.ndarray]:
+    """Which images each method abstains on, per set: the served graph by its own line
+    (uncertainty >= 1); every other method below the ``abstain_rate`` quantile of its score on
+    drawn validation digits."""
+    if "abstain" in method.extra:
+        return method.extra["abstain"]
+    threshold = float(np.quantile(method.outputs["drawn_val"][1], abstain_rate))
+    return {k: score < threshold for k, (_, score) in method.outputs.items()}
+
+
+def shown_and_abstained(
+    out: Outputs, abstain: dict[str, np.ndarray], names: list[str], digits: str
+) -> dict:
+    """Over the non-digit sets ``names``: shown (answered, not abstained) at >= 99% confidence,
+    abstained, >= 99% before the gate, per set; and the AUROC of "confidence, minus 1 when
+    abstaining" between the digits of set ``digits`` and these non-digits."""
+    conf = {k: out[k][0].max(1) for k in [*names, digits]}
+    shown = {k: (conf[k] >= 0.99) & ~abstain[k] for k in names}
+    gated = {k: conf[k] - abstain[k] for k in [*names, digits]}
+    pooled = np.concatenate([gated[k] for k in names]) if names else np.zeros(0)
+    return {
+        "shown99": float(np.concatenate([shown[k] for k in names]).mean()),
+        "abstained": float(np.concatenate([abstain[k] for k in names]).mean()),
+        "conf99": float(np.concatenate([conf[k] >= 0.99 for k in names]).mean()),
+        "auroc": auroc(gated[digits], pooled),
+        "per_set_shown99": {k: float(shown[k].mean()) for k in names},
+        "per_set_abstained": {k: float(abstain[k].mean()) for k in names},
+    }
+
+
 def evaluate(method: MethodResult, sets: Sets, abstain_rate: float) -> dict[str, float]:
     out = method.outputs
     probs = out["test"][0]
+    abstain = abstentions(method, abstain_rate)
+    test_right = probs.argmax(1) == sets.test_labels
     row = {
-        "accuracy": float((probs.argmax(1) == sets.test_labels).mean()),
+        "accuracy": float(test_right.mean()),
         "nll": nll(probs, sets.test_labels),
         "ece": ece(probs, sets.test_labels),
         "brier": brier(probs, sets.test_labels),
+        "test_abstained": float(abstain["test"].mean()),
+        "answered_accuracy": float(test_right[~abstain["test"]].mean()),
     }
-    threshold = method.extra.get(
-        "fixed_threshold", float(np.quantile(out["drawn_val"][1], abstain_rate))
-    )
-    digits_score = out["drawn_test"][1]
-    nd_probs = np.concatenate([out[f"nd_{k}"][0] for k in sets.nondigits])
-    nd_score = np.concatenate([out[f"nd_{k}"][1] for k in sets.nondigits])
-    nd_conf = nd_probs.max(1)
-    abstained = nd_score < threshold
     drawn_probs = out["drawn_test"][0]
+    own = shown_and_abstained(out, abstain, [f"nd_{k}" for k in sets.nondigits], "drawn_test")
     row.update(
         {
             "drawn_accuracy": float((drawn_probs.argmax(1) == sets.drawn_test.labels).mean()),
-            "auroc": auroc(digits_score, nd_score),
-            "nondigit_conf99": float((nd_conf >= 0.99).mean()),
-            "nondigit_conf90": float((nd_conf >= 0.90).mean()),
-            "nondigit_abstained": float(abstained.mean()),
-            "nondigit_shown99": float(((nd_conf >= 0.99) & ~abstained).mean()),
-            "drawn_abstained": float((digits_score < threshold).mean()),
-            "val_drawn_abstained": float((out["drawn_val"][1] < threshold).mean()),
-            "per_set_abstained": {
-                k: float((out[f"nd_{k}"][1] < threshold).mean()) for k in sets.nondigits
-            },
-            "per_set_conf99": {
-                k: float((out[f"nd_{k}"][0].max(1) >= 0.99).mean()) for k in sets.nondigits
-            },
+            "auroc": own["auroc"],
+            "nondigit_conf99": own["conf99"],
+            "nondigit_conf90": float(
+                np.concatenate([out[f"nd_{k}"][0].max(1) >= 0.9 for k in sets.nondigits]).mean()
+            ),
+            "nondigit_abstained": own["abstained"],
+            "nondigit_shown99": own["shown99"],
+            "drawn_abstained": float(abstain["drawn_test"].mean()),
+            "val_drawn_abstained": float(abstain["drawn_val"].mean()),
+            "per_set_abstained": {k[3:]: v for k, v in own["per_set_abstained"].items()},
+            "per_set_shown99": {k[3:]: v for k, v in own["per_set_shown99"].items()},
         }
     )
+    if sets.heldout and sets.heldout_digits is not None:
+        held = shown_and_abstained(
+            out, abstain, [f"ho_{k}" for k in sets.heldout], "heldout_digits"
+        )
+        right = out["heldout_digits"][0].argmax(1) == sets.heldout_digits.labels
+        row["heldout"] = {
+            **held,
+            "digits_abstained": float(abstain["heldout_digits"].mean()),
+            "digits_answered_accuracy": float(right[~abstain["heldout_digits"]].mean()),
+        }
+        row["heldout"]["per_set_shown99"] = {k[3:]: v for k, v in held["per_set_shown99"].items()}
+        row["heldout"]["per_set_abstained"] = {
+            k[3:]: v for k, v in held["per_set_abstained"].items()
+        }
+    if sets.one_like is not None:
+        row["one_like"] = {
+            "shown99": float(((out["one_like"][0].max(1) >= 0.99) & ~abstain["one_like"]).mean()),
+            "abstained": float(abstain["one_like"].mean()),
+        }
     return row
 
 
 def format_table(rows: dict[str, dict], methods: list[MethodResult]) -> str:
+    """One row per method. "Shown" = answered (not abstained) with >= 99% confidence; AUROC of
+    "confidence, minus 1 when abstaining", drawn digits vs non-digits (own sets; held-out pen
+    digits vs held-out non-digits)."""
     head = (
-        "| method | test acc | NLL | ECE | Brier | AUROC digit vs not | non-digits ≥99% | ≥90% "
-        "| non-digits abstained | drawn digits abstained | non-digits shown at ≥99% |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| method | test acc | NLL | ECE | own: shown ≥99% | abstained | AUROC "
+        "| held-out: shown ≥99% | abstained | AUROC | drawn digits abstained "
+        "| MNIST test abstained | held-out pen digits abstained | answered test acc |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |"
     )
     lines = [head]
     for m in methods:
         r = rows[m.name]
+        h = r.get("heldout")
+        held = f"{h['shown99']:.1%} | {h['abstained']:.1%} | {h['auroc']:.3f}" if h else "- | - | -"
+        pen = f"{h['digits_abstained']:.1%}" if h else "-"
         lines.append(
             f"| {m.name} | {r['accuracy']:.2%} | {r['nll']:.4f} | {r['ece']:.4f} | "
-            f"{r['brier']:.4f} | {r['auroc']:.3f} | {r['nondigit_conf99']:.1%} | "
-            f"{r['nondigit_conf90']:.1%} | {r['nondigit_abstained']:.1%} | "
-            f"{r['drawn_abstained']:.1%} | {r['nondigit_shown99']:.1%} |"
+            f"{r['nondigit_shown99']:.1%} | {r['nondigit_abstained']:.1%} | {r['auroc']:.3f} | "
+            f"{held} | {r['drawn_abstained']:.1%} | {r['test_abstained']:.2%} | {pen} | "
+            f"{r['answered_accuracy']:.2%} |"
         )
     lines.append("")
     lines += [f"- {m.name}: score = {m.score_name}; {m.notes}" for m in methods]
@@ -493,20 +582,92 @@ def format_table(rows: dict[str, dict], methods: list[MethodResult]) -> str:
 
 
 def format_per_set(rows: dict[str, dict], methods: list[MethodResult], sets: Sets) -> str:
-    names = list(sets.nondigits)
-    counts = ", ".join(
-        f"{k} {len(v.labels)} (+{v.rejected} read as empty)" for k, v in sets.nondigits.items()
-    )
+    """Per non-digit set (own, then held-out, then the one-like brackets): abstained / shown."""
+    own, held = list(sets.nondigits), list(sets.heldout)
+    one = ["one-like ()[]{}"] if sets.one_like is not None else []
+    names = own + [f"held-out {k}" for k in held] + one
     lines = [
         "| method | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
     ]
     for m in methods:
         r = rows[m.name]
-        cells = [f"{r['per_set_abstained'][k]:.0%} / {r['per_set_conf99'][k]:.0%}" for k in names]
+        cells = [f"{r['per_set_abstained'][k]:.0%} / {r['per_set_shown99'][k]:.0%}" for k in own]
+        if held:
+            h = r["heldout"]
+            cells += [
+                f"{h['per_set_abstained'][k]:.0%} / {h['per_set_shown99'][k]:.0%}" for k in held
+            ]
+        if one:
+            cells.append(f"{r['one_like']['abstained']:.0%} / {r['one_like']['shown99']:.0%}")
         lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
+    counted = {**sets.nondigits, **{f"held-out {k}": v for k, v in sets.heldout.items()}}
+    counts = ", ".join(
+        f"{k} {len(v.labels)} (+{v.rejected} read as empty)" for k, v in counted.items()
+    )
     lines.append("")
-    lines.append(f"Cells: abstained / given ≥ 99% confidence. Sets: {counts}.")
+    lines.append(f"Cells: abstained / shown (answered) at ≥ 99% confidence. Sets: {counts}.")
+    return "\n".join(lines)
+
+
+# --- the gate's variants compared -------------------------------------------------------------
+
+GATE_VARIANTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("density alone", ("density",), "min-p"),
+    ("ViM residual alone", ("residual",), "min-p"),
+    ("conv2 Mahalanobis alone", ("conv2",), "min-p"),
+    ("post hoc: density + residual + conv2 (min-p)", ("density", "residual", "conv2"), "min-p"),
+    ("post hoc: density + residual + conv2 (Fisher)", ("density", "residual", "conv2"), "fisher"),
+    ("OE head alone", ("oe",), "min-p"),
+    ("OE + residual (Fisher)", ("residual", "oe"), "fisher"),
+    ("OE + density + residual (min-p)", ("density", "residual", "oe"), "min-p"),
+    ("OE + density + residual (Fisher)", ("density", "residual", "oe"), "fisher"),
+    ("OE + all three post hoc (Fisher)", ("density", "residual", "conv2", "oe"), "fisher"),
+)
+
+
+def gate_comparison(
+    scores: dict[str, dict[str, np.ndarray]],
+    calibration: dict[str, np.ndarray],
+    outputs: Outputs,
+    sets: Sets,
+    rate: float,
+) -> list[dict]:
+    """Each gate variant with the served probabilities: its threshold set on the calibration
+    digits exactly as ``python -m cnn posterior`` sets it. ``scores[name][set]``: the graph's
+    own score of every image; ``calibration[name]``: those of the calibration digits."""
+    from cnn.reader.gate import COMBINERS, abstain_threshold, loo_p_values, p_values
+
+    result = []
+    for label, names, combine in GATE_VARIANTS:
+        loo = np.stack([loo_p_values(calibration[n]) for n in names], axis=1)
+        threshold = abstain_threshold(COMBINERS[combine](loo), rate)
+        abstain = {
+            k: COMBINERS[combine](
+                np.stack([p_values(calibration[n], scores[n][k]) for n in names], axis=1)
+            )
+            >= threshold
+            for k in outputs
+        }
+        row = evaluate(MethodResult(label, outputs, extra={"abstain": abstain}), sets, rate)
+        result.append({"gate": label, **row})
+    return result
+
+
+def format_gates(gates: list[dict]) -> str:
+    lines = [
+        "| gate | own: shown ≥99% | AUROC | held-out: shown ≥99% | AUROC | drawn digits abstained "
+        "| MNIST test abstained | held-out pen digits abstained |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in gates:
+        h = r.get("heldout", {})
+        lines.append(
+            f"| {r['gate']} | {r['nondigit_shown99']:.1%} | {r['auroc']:.3f} | "
+            f"{h.get('shown99', float('nan')):.1%} | {h.get('auroc', float('nan')):.3f} | "
+            f"{r['drawn_abstained']:.1%} | {r['test_abstained']:.2%} | "
+            f"{h.get('digits_abstained', float('nan')):.1%} |"
+        )
     return "\n".join(lines)
 
 
@@ -514,7 +675,14 @@ def run_uncertainty(
     config: UncertaintyConfig = UncertaintyConfig(), progress: Callable[[str], None] = print
 ) -> dict:
     from cnn.export import model_from_onnx
-    from cnn.reader.pipeline import PosteriorConfig, feature_loader, fit_posterior
+    from cnn.reader.gate import SCORE_ORDER
+    from cnn.reader.pipeline import (
+        PosteriorConfig,
+        build_module,
+        feature_loader,
+        fit_posterior,
+        module_scores,
+    )
     from cnn.reader.posterior import feature_batches, fit_last_layer_laplace, head_model
 
     for path in (config.model, config.bayes, *config.ensemble):
@@ -525,11 +693,22 @@ def run_uncertainty(
     sets = build_sets(config)
     pixels = sets.named()
     feats = {k: feature_batches(model, x) for k, x in pixels.items()}
-    progress("fitting the posteriors ...")
-    post_config = PosteriorConfig(model=config.model, cache=config.cache, seed=config.seed)
-    fit = fit_posterior(
-        model, config.model, post_config, progress=lambda _: None, drawn=feats["drawn_val"]
+    progress("fitting the posteriors and every gate score ...")
+    # Same settings and seed as the served graph, with all four gate scores fitted so that each
+    # variant of the gate can be compared on the same calibration digits.
+    post_config = PosteriorConfig(
+        model=config.model,
+        cache=config.cache,
+        seed=config.seed,
+        gate=SCORE_ORDER,
+        abstain_rate=config.abstain_rate,
     )
+    fit = fit_posterior(model, config.model, post_config, progress=progress)
+    module = build_module(model, fit, post_config)
+    scores = {k: {} for k in module.names}
+    for key, x in pixels.items():
+        for name, value in module_scores(module, x).items():
+            scores[name][key] = value
     data = fit["data"]
     fit["la_kron"] = fit_last_layer_laplace(
         head_model(model), feature_loader(data.train, data.train_labels), "kron"
@@ -542,7 +721,10 @@ def run_uncertainty(
     rows = {m.name: evaluate(m, sets, config.abstain_rate) for m in methods}
     head = tuple(p.detach().double().numpy() for p in (model.fc2.weight, model.fc2.bias))
     labels = {"val": sets.val_labels, "test": sets.test_labels}
-    sweep = predictive_sweep(fit, head, feats, labels)
+    sweep = predictive_sweep(fit, head, feats, labels, methods[-1].extra["abstain"])
+    gates = gate_comparison(
+        scores, fit["calibration"], methods[-1].outputs, sets, config.abstain_rate
+    )
     served, map_probs = methods[-1].outputs["test"][0], methods[0].outputs["test"][0]
     significance = {
         name: paired_bootstrap(metric, served, map_probs, sets.test_labels)
@@ -554,6 +736,8 @@ def run_uncertainty(
         "per_set": format_per_set(rows, methods, sets),
         "sweep": sweep,
         "sweep_table": format_sweep(sweep, rows),
+        "gates": gates,
+        "gates_table": format_gates(gates),
         "served_minus_map": significance,
         "significance": "Served minus MAP on MNIST test (paired bootstrap, 1,000 resamples): "
         + "; ".join(
@@ -565,6 +749,9 @@ def run_uncertainty(
             "drawn_val": len(sets.drawn_val.labels),
             "drawn_test": len(sets.drawn_test.labels),
             "nondigits": {k: len(v.labels) for k, v in sets.nondigits.items()},
+            "heldout": {k: len(v.labels) for k, v in sets.heldout.items()},
+            "heldout_digits": 0 if sets.heldout_digits is None else len(sets.heldout_digits.labels),
+            "calibration": fit["calibration_size"],
         },
     }
     if config.figures is not None:

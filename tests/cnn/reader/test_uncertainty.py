@@ -77,11 +77,16 @@ def test_the_drawing_cache_is_data_not_code(tmp_path, monkeypatch):
 
 
 def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
-    """The sweep's rows are the served probit at each setting: checked against a direct
-    computation (and, for the prior knob, against the variance refitted at that precision);
-    a larger T or a smaller prior precision never gives more non-digits >= 99%."""
-    from cnn.reader.posterior import probit_probabilities
+    """The sweep's rows are the served probit at each setting: checked against the formula
+    written out here (and, for the prior knob, against the variance refitted at that
+    precision); a larger T or a smaller prior precision never gives more non-digits >= 99%;
+    "shown" counts only the non-digits the gate answers on."""
+    from scipy.special import softmax
+
     from cnn.reader.uncertainty import predictive_sweep
+
+    def probit(logits, variance, t=1.0):  # softmax(mu / (T sqrt(1 + pi/8 var)))
+        return softmax(logits / (t * np.sqrt(1 + np.pi / 8 * variance)), axis=1)
 
     w, b = rng.normal(0, 1, (10, 16)), rng.normal(0, 0.1, 10)
     feats = {k: np.abs(rng.normal(0, 2, (200, 16))) for k in ("val", "test", "nd_a", "nd_b")}
@@ -95,8 +100,15 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
         "prior_precision": prior,
         "temperature": 0.7,
     }
+    abstain = {"nd_a": np.arange(200) % 2 == 0, "nd_b": np.zeros(200, bool)}
     sweep = predictive_sweep(
-        fit, (w, b), feats, labels, temperatures=(0.5, 1.0, 2.0), prior_factors=(0.5, 1.0, 4.0)
+        fit,
+        (w, b),
+        feats,
+        labels,
+        abstain,
+        temperatures=(0.5, 1.0, 2.0),
+        prior_factors=(0.5, 1.0, 4.0),
     )
     by_t = [r for r in sweep if r["knob"] == "T"]
     assert [r["value"] for r in by_t] == [0.5, 0.7, 1.0, 2.0]
@@ -104,14 +116,23 @@ def test_predictive_sweep_trades_digit_nll_for_nondigit_confidence(rng):
     conf99 = [r["nondigit_conf99"] for r in by_t]
     assert conf99 == sorted(conf99, reverse=True) and conf99[0] > conf99[-1]
     x = feats["test"]
-    direct = probit_probabilities(x @ w.T + b, x**2 @ fit["weight_var"] + fit["bias_var"], 0.7)
-    assert by_t[1]["test_nll"] == pytest.approx(nll(direct, labels["test"]), rel=1e-12)
-    assert by_t[1]["test_ece"] == pytest.approx(ece(direct, labels["test"]), rel=1e-12)
+    direct = probit(x @ w.T + b, x**2 @ fit["weight_var"] + fit["bias_var"], 0.7)
+    assert by_t[1]["test_nll"] == pytest.approx(nll(direct, labels["test"]), rel=1e-9)
+    assert by_t[1]["test_ece"] == pytest.approx(ece(direct, labels["test"]), rel=1e-9)
+    nd_conf = {
+        k: probit(feats[k] @ w.T + b, feats[k] ** 2 @ fit["weight_var"] + fit["bias_var"], 0.7).max(
+            1
+        )
+        for k in ("nd_a", "nd_b")
+    }
+    shown = np.r_[(nd_conf["nd_a"] >= 0.99) & ~abstain["nd_a"], nd_conf["nd_b"] >= 0.99]
+    assert by_t[1]["nondigit_shown99"] == pytest.approx(shown.mean(), abs=1e-12)
+    assert 0 < by_t[1]["nondigit_shown99"] < by_t[1]["nondigit_conf99"]
 
     by_prior = [r for r in sweep if r["knob"] == "prior"]
     assert [r["value"] for r in by_prior] == [2.0, 4.0, 16.0]
     # At 4x the prior precision the variance is 1 / (GGN + 16), the Laplace refitted there.
-    refit = probit_probabilities(x @ w.T + b, x**2 @ (1 / (ggn_w + 16)) + 1 / (ggn_b + 16))
+    refit = probit(x @ w.T + b, x**2 @ (1 / (ggn_w + 16)) + 1 / (ggn_b + 16))
     assert by_prior[2]["test_nll"] == pytest.approx(nll(refit, labels["test"]), rel=1e-9)
     conf99 = [r["nondigit_conf99"] for r in by_prior]
     assert conf99 == sorted(conf99)
@@ -130,3 +151,34 @@ def test_paired_bootstrap_interval(rng):
     diff, low, high = paired_bootstrap(nll, sharp, unsure, labels, resamples=200)
     assert diff == pytest.approx(np.log(0.1) - np.log(0.91))
     assert low <= diff <= high < 0
+
+
+def test_shown_counts_answered_nondigits_and_auroc_subtracts_one_when_abstaining():
+    """Hand-worked: 'shown at >= 99%' needs both >= 99% and no abstention; the AUROC is of
+    "confidence, minus 1 when abstaining" (an abstained non-digit ranks below every answer)."""
+    from cnn.reader.uncertainty import shown_and_abstained
+
+    def probs(conf):
+        p = np.full((len(conf), 10), 0.0)
+        p[:, 0] = conf
+        p[:, 1] = 1 - np.asarray(conf)
+        return p
+
+    out = {
+        "digits": (probs([0.999, 0.95, 0.999]), None),
+        "nd_a": (probs([0.999, 0.999, 0.5, 0.995]), None),
+        "nd_b": (probs([0.999, 0.6]), None),
+    }
+    abstain = {
+        "digits": np.array([False, False, True]),
+        "nd_a": np.array([True, False, False, True]),
+        "nd_b": np.array([False, True]),
+    }
+    r = shown_and_abstained(out, abstain, ["nd_a", "nd_b"], "digits")
+    assert r["shown99"] == pytest.approx(2 / 6)  # nd_a[1], nd_b[0]
+    assert r["abstained"] == pytest.approx(3 / 6)
+    assert r["conf99"] == pytest.approx(4 / 6)
+    assert r["per_set_shown99"] == {"nd_a": 0.25, "nd_b": 0.5}
+    digit_scores = np.array([0.999, 0.95, 0.999 - 1])
+    nondigit_scores = np.array([0.999 - 1, 0.999, 0.5, 0.995 - 1, 0.999, 0.6 - 1])
+    assert r["auroc"] == pytest.approx(auroc(digit_scores, nondigit_scores))
