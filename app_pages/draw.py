@@ -86,12 +86,8 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
     else:
         st.subheader(f"Prediction: {result.digit}")
         st.caption(f"Confidence {probabilities[result.digit]:.1%}{uncertainty}")
-    table = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities})
-    st.vega_lite_chart(table, PROBABILITY_CHART, height=220)
-    if result.pixels is not None:  # a server's record carries no pixels
-        preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
-        st.image(preview, caption="What the model saw: your drawing at 28x28 pixels", clamp=True)
-    # Apart, because preparing a big drawing costs far more than the model itself.
+    # The timing first, under the prediction: below the chart and the picture it fell below the
+    # fold of a 1400 x 1000 window. Apart, because preparing a drawing costs more than the model.
     model_ms, preprocess_ms = result.model_seconds * 1e3, result.preprocess_seconds * 1e3
     timing = (
         f"Model inference {model_ms:.2f} ms · "
@@ -111,6 +107,11 @@ def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
             model_ms,
         )
     st.caption(timing)
+    table = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities})
+    st.vega_lite_chart(table, PROBABILITY_CHART, height=220)
+    if result.pixels is not None:  # a server's record carries no pixels
+        preview = np.kron(np.asarray(result.pixels), np.ones((PREVIEW_SCALE, PREVIEW_SCALE)))
+        st.image(preview, caption="What the model saw: your drawing at 28x28 pixels", clamp=True)
 
 
 st.title("Draw a digit")
@@ -146,8 +147,9 @@ try:
 except serving_predictor.ModelError as error:
     st.error(str(error))
     st.stop()
-if getattr(predictor, "bayesian", False):
-    st.caption(
+if getattr(predictor, "bayesian", False):  # folded: five lines here pushed the canvas down
+    explained = st.expander("This reader is Bayesian: what that means")
+    explained.caption(
         "This reader is Bayesian: rather than trusting one set of trained weights, it averages "
         "its answer over many plausible ones (a posterior over the network's last layer, whose "
         "prior plays the part of training's weight decay, its strength set by the evidence as "
@@ -155,7 +157,7 @@ if getattr(predictor, "bayesian", False):
         "your drawing looks: that uncertainty is 0 for a typical digit, and from 1 up the app "
         "says it is not sure."
     )
-    st.page_link("app_pages/bayes_explorer.py", label="The Bayesian regression page")
+    explained.page_link("app_pages/bayes_explorer.py", label="The Bayesian regression page")
 accuracy = predictor.metadata.get("test_accuracy")
 about = f"Model file: {predictor.model_path.name}"
 st.sidebar.caption(about + (f", MNIST test accuracy {float(accuracy):.2%}" if accuracy else ""))

@@ -95,7 +95,7 @@ if st.button("Train the three nets", type="primary", icon=":material/model_train
 result = st.session_state.get("reg_lab")
 if result is not None and result[0] == astuple(config):
     table, (norms, noise_weights) = result[1]
-    st.dataframe(table, hide_index=True)
+    st.table(table, hide_index=True)  # wraps its headers: nothing cut off on the right
     show(norms)
     show(noise_weights)
 else:
@@ -136,14 +136,9 @@ if result is not None and result[0] == path_config:
         "A middle panel flat at 0 means no weight landed exactly on 0: under Adam neither "
         "method does that; only L1's proximal step (above) puts weights there."
     )
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            "Method": st.column_config.TextColumn(width="medium"),
-            **{c: st.column_config.TextColumn(width="small") for c in table.columns[1:]},
-        },
-    )
+    # All 30 runs as a table that wraps (a grid cut its columns off on the right); folded,
+    # since the plots above say it first.
+    st.expander(f"The numbers behind the plots ({len(table)} runs)").table(table, hide_index=True)
     st.caption(
         "Accuracy on held-out points; counts of first-layer weights from noise (or signal) "
         "inputs that are exactly 0; noise inputs whose weights are all 0; the size of all "

@@ -2,8 +2,10 @@
 
 Draws a "1" with the mouse, clears it, then runs a Bayesian fit; then visits every page in the
 navigation and saves a full-page screenshot of each into $E2E_SCREENSHOT_DIR (default
-artifacts/e2e/pages/), for a person to look at. With E2E_FULL_TOUR=1 the tour also turns on each
-page's toggles and presses the buttons its "Press ..." lines name, so the shots show every result
+artifacts/e2e/pages/), plus what the first screen shows (no scrolling) in a 1400 x 1000 and a
+1024 x 768 window, for a person to look at: is anything cut off, or below the fold? With
+E2E_FULL_TOUR=1 the tour also turns on each page's toggles and presses the buttons its
+"Press ..." lines name, so the shots show every result
 (about 100 s more on 2 cores: the optimizer sweep and the lambda path; CI leaves it off). Other
 screenshots and the server log go to artifacts/e2e/. The server-side time from receiving a drawing
 to showing its prediction is read from the page and logged (goal: under 50 ms; reported, never
@@ -42,6 +44,8 @@ MODEL_TIME = re.compile(r"Model inference ([\d.]+) ms")
 PREPROCESS_TIME = re.compile(r"preparing the drawing \(crop, shrink, centre\) ([\d.]+) ms")
 PAGE_SHOTS = Path(os.environ.get("E2E_SCREENSHOT_DIR", ARTIFACTS / "pages"))
 FULL_TOUR = os.environ.get("E2E_FULL_TOUR") == "1"
+# The windows every page is photographed in, as a visitor first sees it (no scrolling).
+WINDOWS = ((1400, 1000), (1024, 768))
 # A page that waits for a button says "Press <button> ..." (or "Press the button" next to its one
 # primary button): the tour presses those, so the shots show results.
 PRESS = re.compile(r"Press (?:the button|(.+?))(?= \(|[.:]|$)")
@@ -173,6 +177,19 @@ def shot(page, name: str, folder: Path = ARTIFACTS) -> Path:
     return path
 
 
+def first_screen(page, name: str, window: tuple[int, int], folder: Path = PAGE_SHOTS) -> Path:
+    """What a visitor sees in this window before scrolling (the page scrolled back to its top)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": window[0], "height": window[1]})
+    page.evaluate("() => document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; })")
+    page.wait_for_timeout(800)  # charts and tables re-layout for the new width
+    path = folder / f"{name}-{window[0]}x{window[1]}.png"
+    page.screenshot(path=str(path), full_page=False)
+    page.set_viewport_size(size)
+    return path
+
+
 def wait_until_idle(page, timeout: float = 300_000) -> None:
     """The script has finished its run and no spinner is left."""
     from playwright.sync_api import expect
@@ -267,10 +284,12 @@ def test_every_page_renders_and_is_photographed(page):
     from playwright.sync_api import expect
 
     nav = page.locator("[data-testid='stSidebarNav']")
+    expect(nav).to_be_visible()
     more = nav.locator("[data-testid='stSidebarNavViewButton']")
     if more.count() and more.inner_text().startswith("View"):
         more.click()
     links = nav.locator("[data-testid='stSidebarNavLink']")
+    expect(links.first).to_be_visible()  # run alone (-k), the app may still be loading
     count = links.count()
     assert count >= 6, links.all_inner_texts()  # draw, bayes, four labs (more as pages come)
     shots, errors, seconds = [], [], []
@@ -291,6 +310,7 @@ def test_every_page_renders_and_is_photographed(page):
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
         seconds.append(f"{title}: {time.monotonic() - start:.1f} s")
         shots.append(shot(page, f"{number}-{slug}", PAGE_SHOTS))
+        shots += [first_screen(page, f"{number}-{slug}", window) for window in WINDOWS]
         shown = page.locator("[data-testid='stException']")
         if shown.count():  # every page is still photographed; the failures are listed at the end
             errors.append(f"{title}: {shown.first.inner_text()[:300]}")

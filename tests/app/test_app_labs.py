@@ -38,7 +38,7 @@ def output(at: AppTest) -> np.ndarray:
 
 def readable(at: AppTest) -> None:
     """Every table a page shows is for people: no Python None/dicts, no snake_case headers."""
-    for frame in (d.value for d in at.dataframe):
+    for frame in [d.value for d in at.dataframe] + [t.value for t in at.table]:
         text = frame.astype(str).to_numpy().ravel().tolist() + [str(c) for c in frame.columns]
         assert not any(t in ("None", "nan") or t.startswith("{") for t in text), text
         assert not any("_" in str(c) for c in frame.columns), list(frame.columns)
@@ -187,7 +187,7 @@ def test_regularization_page_l1_empties_the_noise_inputs(ui):
     widget(at.slider, "Training steps").set_value(150).run()
     widget(at.button, "Train the three nets").click().run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value.set_index("Penalty")
+    table = at.table[0].value.set_index("Penalty")
     assert list(table.index) == ["no penalty", "L1", "L2"]
     assert table.loc["no penalty", "λ"] == "—"  # no empty cell
 
@@ -204,7 +204,7 @@ def test_regularization_page_l1_empties_the_noise_inputs(ui):
     widget(at.slider, "Steps per run").set_value(100).run()
     widget(at.button, "Run the λ path").click().run()
     assert not at.exception, at.exception
-    path = at.dataframe[-1].value
+    path = at.table[-1].value
     prox = path[path["Method"] == "L1, proximal step (soft threshold)"]
     assert prox["Noise weights at 0"].astype(int).max() > 0
     others = path[path["Method"] != "L1, proximal step (soft threshold)"]
