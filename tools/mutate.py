@@ -14,6 +14,7 @@ Run on demand, not in CI (a few minutes of CPU):
 
     python tools/mutate.py                      # every mutation
     python tools/mutate.py --only quantize      # names containing "quantize"
+    python tools/mutate.py --only gate:,graph:  # names containing either
     python tools/mutate.py --list               # names and files, nothing run
 """
 
@@ -65,6 +66,20 @@ def _m(name: str, file: str, old: str, new: str, tests: tuple[str, ...]) -> Muta
     return Mutation(name, file, old, new, tests)
 
 
+GATE_T = ("tests/cnn/reader/test_gate.py",)
+# The graph tests that build and fit a small reader (not the shipped-model ones: a shipped file
+# checks itself, not the code); the fit fixture takes about a minute per mutant.
+GRAPH_T = (
+    "tests/cnn/reader/test_posterior.py",
+    "-k",
+    "laplace_torch or numpy_reference or rate_asked_for or dynamic_batch",
+)
+POSTERIOR, GRAPH, GATE, PIPELINE = (
+    "cnn/reader/posterior.py",
+    "cnn/reader/graph.py",
+    "cnn/reader/gate.py",
+    "cnn/reader/pipeline.py",
+)
 EVIDENCE, PENALIZED = "bayes/evidence.py", "bayes/penalized.py"
 PREPROCESS, QUANTIZE, HTTP_APP = (
     "serving/preprocess.py",
@@ -396,6 +411,91 @@ MUTATIONS: list[Mutation] = [
         "name=item.name)",
         HTTP,
     ),
+    # the reader (issue 25's uncaught rows, and the gate that replaced the surprise offset)
+    _m(
+        "posterior: probit pi/8 -> pi/4",
+        POSTERIOR,
+        "kappa = 1.0 / np.sqrt(1.0 + math.pi / 8 * variance)",
+        "kappa = 1.0 / np.sqrt(1.0 + math.pi / 4 * variance)",
+        GATE_T,
+    ),
+    _m(
+        "posterior: temperature multiplies instead of divides",
+        POSTERIOR,
+        "softmax(kappa * logits / temperature, axis=1)",
+        "softmax(kappa * logits * temperature, axis=1)",
+        GATE_T,
+    ),
+    _m(
+        "graph: probit pi/8 -> pi/4",
+        GRAPH,
+        "(1.0 + (math.pi / 8) * variance) * t2",
+        "(1.0 + (math.pi / 4) * variance) * t2",
+        GRAPH_T,
+    ),
+    _m(
+        "graph: temperature T**2 -> T",
+        GRAPH,
+        "t2 = self.posterior_temperature * self.posterior_temperature",
+        "t2 = self.posterior_temperature",
+        GRAPH_T,
+    ),
+    _m(
+        "graph: sign of the surprise median term",
+        GRAPH,
+        "torch.relu((s - median) / (self.gate_surprise_threshold - median))",
+        "torch.relu((s + median) / (self.gate_surprise_threshold - median))",
+        GRAPH_T,
+    ),
+    _m(
+        "graph: p-value counts calibration scores > s, not >= s",
+        GRAPH,
+        "(self.gate_calibration[None] >= s[:, :, None])",
+        "(self.gate_calibration[None] > s[:, :, None])",
+        GRAPH_T,
+    ),
+    _m(
+        "gate: p-values count ties as below (side=right)",
+        GATE,
+        'np.searchsorted(cal, np.asarray(scores, np.float64), side="left")',
+        'np.searchsorted(cal, np.asarray(scores, np.float64), side="right")',
+        GATE_T,
+    ),
+    _m(
+        "gate: leave-one-out p-value counts the point itself",
+        GATE,
+        "    return above / len(cal)  #",
+        "    return (1 + above) / (len(cal) + 1)  #",
+        GATE_T,
+    ),
+    _m(
+        "gate: abstain threshold from the low quantile (rate, not 1 - rate)",
+        GATE,
+        "s = np.sort(np.asarray(surprise, np.float64))[::-1]",
+        "s = np.sort(np.asarray(surprise, np.float64))",
+        GATE_T,
+    ),
+    _m(
+        "gate: threshold one rank off (k + 1)",
+        GATE,
+        "k = int(math.floor(rate * len(s)))",
+        "k = int(math.floor(rate * len(s))) + 1",
+        GATE_T,
+    ),
+    _m(
+        "gate: Fisher's -2 sum log p -> -sum log p",
+        GATE,
+        '"fisher": lambda p: -2 * np.log(p).sum(1)',
+        '"fisher": lambda p: -np.log(p).sum(1)',
+        GATE_T,
+    ),
+    _m(
+        "pipeline: calibration median -> mean",
+        PIPELINE,
+        '"surprise_median": float(np.median(surprise)),',
+        '"surprise_median": float(np.mean(surprise)),',
+        GRAPH_T,
+    ),
 ]
 
 
@@ -465,7 +565,11 @@ def check_imports_from(copy: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", help="run mutations whose name contains this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run mutations whose name contains this (or any of several, comma-separated)",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutations, run nothing")
     parser.add_argument(
         "--timeout", type=int, default=600, help="seconds per mutant's test run (default 600)"
@@ -482,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         help="mutate the working tree as it is now (uncommitted edits included) instead",
     )
     args = parser.parse_args(argv)
-    chosen = [m for m in MUTATIONS if args.only in m.name]
+    wanted = args.only.split(",")
+    chosen = [m for m in MUTATIONS if any(w in m.name for w in wanted)]
     if not chosen:
         print(f"error: no mutation name contains {args.only!r}; see --list", file=sys.stderr)
         return 2
