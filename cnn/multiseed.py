@@ -42,6 +42,7 @@ from cnn.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from cnn.data import load_mnist
 from cnn.model import DigitCNN
 from cnn.train import (
     _check,
@@ -116,9 +117,9 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
     if device.type == "cuda":  # as a single run: the same command gives the same members
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_data(config, device)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _stacked_data(configs, device)
     batch = config.batch_size
-    steps_per_epoch = len(y_train) // batch
+    steps_per_epoch = y_train.shape[1] // batch
     if steps_per_epoch < 1:
         raise ValueError("fewer training images than one batch; raise --limit")
     total_steps = config.steps or config.epochs * steps_per_epoch
@@ -138,9 +139,10 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
                                       tests, device, progress)  # fmt: skip
 
     capture: dict[str, Any] | None = None
+    rows = torch.arange(n, device=device)[:, None]  # member s reads its own set, its own order
     for epoch in range(start_epoch, n_epochs):
         torch.manual_seed(group_seed(seeds, epoch))
-        order = torch.stack([epoch_order(len(y_train), s, epoch, device) for s in seeds])
+        order = torch.stack([epoch_order(y_train.shape[1], s, epoch, device) for s in seeds])
         steps = min(steps_per_epoch, total_steps - step_count)
         base.train()
         if config.compile and capture is None:
@@ -149,7 +151,7 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
                     torch._dynamo.mark_static_address(leaf)
             forward, capture = capture_step(
                 forward, device, config.compile_backend,
-                _warmup(optimizer, x_train, y_train, order[:, :batch]),
+                _warmup(optimizer, x_train, y_train, (rows, order[:, :batch])),
             )  # fmt: skip
         t0 = time.perf_counter()
         losses = torch.zeros(steps, n, device=device)
@@ -165,7 +167,7 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
             optimizer.zero_grad(set_to_none=True)
             if capture and capture["compiled"] and device.type == "cuda":
                 torch.compiler.cudagraph_mark_step_begin()
-            total, loss, hit = forward(x_train[idx], y_train[idx])
+            total, loss, hit = forward(x_train[rows, idx], y_train[rows, idx])
             total.backward()
             optimizer.step()
             scheduler.step()
@@ -254,6 +256,20 @@ def stack_members(members: list[DigitCNN], config: TrainConfig, device: torch.de
         return losses.sum(), losses.detach(), (logits.argmax(-1) == yb).sum(1)
 
     return params, buffers, base, forward
+
+
+def _stacked_data(configs: list[TrainConfig], device: torch.device):
+    """Each member's training set stacked [S, N, ...] (the default recipe appends copies drawn
+    from the seed: cnn.augment.with_people_copies), one validation and one test set."""
+    splits = (load_mnist("train"), load_mnist("test"))
+    first, validation, test = load_data(configs[0], device, splits)
+    if not configs[0].augment:  # the set does not depend on the seed: one copy, viewed S times
+        n = len(configs)
+        return (first[0].expand(n, *first[0].shape), first[1].expand(n, -1)), validation, test
+    sets = [first] + [load_data(c, device, splits)[0] for c in configs[1:]]
+    if len({len(y) for _, y in sets}) > 1:
+        raise ValueError("the seeds' training sets differ in size; train them one by one")
+    return (torch.stack([x for x, _ in sets]), torch.stack([y for _, y in sets])), validation, test
 
 
 def _warmup(optimizer, x_train, y_train, idx):

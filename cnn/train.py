@@ -260,9 +260,12 @@ def _check(config: TrainConfig) -> None:
         )
 
 
-def load_data(config: TrainConfig, device: torch.device):
-    """(train, validation, test) tensors on ``device``: the fixed split, ``--limit`` applied."""
-    train_split, test_split = load_mnist("train"), load_mnist("test")
+def load_data(config: TrainConfig, device: torch.device, splits=None):
+    """(train, validation, test) tensors on ``device``: the fixed split, ``--limit`` applied.
+
+    ``splits``: MNIST's (train, test) already read, for callers that build several seeds' sets.
+    """
+    train_split, test_split = splits or (load_mnist("train"), load_mnist("test"))
     train_idx, val_idx = train_validation_indices(len(train_split), config.validation_size)
     if config.limit is not None:
         if config.limit < config.batch_size:

@@ -26,7 +26,8 @@ SETTINGS = dict(
     log_every=1,
 )  # fmt: skip
 # Measured: aot_eager on CPU agrees with eager bit for bit (same aten ops in the same order);
-# inductor (fused kernels, fp32) ~1e-6 per logged loss. A different seed differs by ~0.1-1.
+# inductor (fused kernels, another summation order) drifts to ~1e-2 in 34 steps, as Adam
+# amplifies reorderings (docs/BENCHMARKS.md). A different seed differs by ~0.1-1.
 LOSS_TOLERANCE = 1e-5
 
 

@@ -128,3 +128,17 @@ def test_bad_seeds_are_refused_with_one_line(capsys, tmp_path: Path):
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_each_member_trains_on_its_own_seeds_set():
+    """The default recipe appends copies drawn from the seed (cnn.augment): a member gets the
+    training set its single run would get, not member 0's."""
+    from cnn.multiseed import _stacked_data
+    from cnn.train import load_data
+
+    configs = [TrainConfig(seed=s, limit=1000, device="cpu", augment=True) for s in (0, 3)]
+    (x, y), _, _ = _stacked_data(configs, torch.device("cpu"))
+    for i, config in enumerate(configs):
+        (xs, ys), _, _ = load_data(config, torch.device("cpu"))
+        assert torch.equal(x[i], xs) and torch.equal(y[i], ys)
+    assert not torch.equal(x[0], x[1])
