@@ -37,7 +37,7 @@ else
     DEVICE=(--device cuda)
     TRAIN=(--epochs 12)
     TIME_TO=(--time-to 0.99)
-    TIMEOUTS=(60 120 80 80 40 45)
+    TIMEOUTS=(60 120 100 70 40 45)
     PACE=(--steps 200 --members 5)
     COMPILE=(--compile)
 fi
