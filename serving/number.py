@@ -57,8 +57,12 @@ class NumberConfig:
     typical_doubt: float = 0.2
     # Otherwise it is cut only if the halves' score beats the whole's by this much ...
     split_margin: float = 0.3
-    # ... and the number is given only if every part reads with less doubt than this.
-    part_doubt: float = 0.5
+    # ... and the number is given only if every part reads with less doubt than this, and at
+    # least this confident (a piece left whole: with less doubt than whole_doubt).
+    whole_doubt: float = 0.5
+    part_doubt: float = 0.3
+    part_confidence: float = 0.9
+    wide_part: float = 0.9  # parts wider than this (digit heights) are penalized in the cutting
     min_part_width: float = 0.25  # no cut leaves a part narrower than this (of height, width)
     cut_step: float = 0.15  # candidate cuts on a grid this far apart (digit heights) ...
     profile_cuts: int = 6  # ... and at this many of the deepest minima of the column profile
@@ -325,7 +329,9 @@ def _split(
     (whole,) = _read([piece], reader, config)
     can_be_one = width < config.must_split_width
     if width <= config.split_width or (
-        can_be_one and _confident(whole, config) and _doubt(whole) < config.typical_doubt
+        width <= config.wide_part
+        and _confident(whole, config)
+        and _doubt(whole) < config.typical_doubt
     ):
         return [piece], [whole], [False], False  # the common case: one digit, read clearly
     cuts = [0, *_candidate_cuts(piece, height, config), piece.width]
@@ -345,7 +351,9 @@ def _split(
     for j in range(1, len(cuts)):
         for i in range(j):
             if (i, j) in reads and best[i][0] > -np.inf:
-                score = best[i][0] + reads[i, j].score - config.split_margin
+                # A part much wider than a digit is more likely two: it pays for the excess.
+                excess = max(0.0, (cuts[j] - cuts[i]) / height - config.wide_part)
+                score = best[i][0] + reads[i, j].score - config.split_margin - 2 * excess
                 if score > best[j][0]:
                     best[j] = (score, i)
     chosen, j = [], len(cuts) - 1
@@ -357,7 +365,13 @@ def _split(
     chosen.reverse()
     out_reads = [reads[span] for span in chosen]
     # The whole did not read as one typical digit: the number is given only if every part does.
-    doubted = [_doubt(r) >= config.part_doubt for r in out_reads]
+    if len(chosen) == 1:  # one digit after all: if wide, doubted unless fairly typical
+        doubted = [width > config.wide_part and _doubt(whole) >= config.whole_doubt]
+    else:
+        doubted = [
+            _doubt(r) >= config.part_doubt or r.confidence < config.part_confidence
+            for r in out_reads
+        ]
     return [parts[span] for span in chosen], out_reads, doubted, len(chosen) == 1 and not can_be_one
 
 
