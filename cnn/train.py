@@ -382,6 +382,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
                     loss=f"{losses[: step + 1].mean().item():.4f}",
                     acc=f"{hits[: step + 1].sum().item() / ((step + 1) * rank_batch):.4f}",
                 )
+            if progress and epoch == start_epoch and step == 20:  # synced by .item() above
+                _print_estimate(step + 1, total_steps - step_count, rank_batch * world.size, t0)
         step_count += steps
         seconds = time.perf_counter() - t0
         seen_total = steps * rank_batch * world.size
@@ -454,6 +456,18 @@ def checkpoint_state(
         "device": device.type,
         "world_size": world_size,
     }
+
+
+def _print_estimate(done: int, left: int, batch: int, t0: float) -> None:
+    """This machine's own figure after the first steps (README's are a quiet machine's)."""
+    rate = done * batch / (time.perf_counter() - t0)
+    seconds = (left - done) * batch / rate
+    when = f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
+    tqdm.write(
+        f"{rate:,.0f} images/s on this machine so far: the run needs about {when} more "
+        "(evaluations not counted)",
+        file=sys.stderr,
+    )
 
 
 def _check_resume(saved: dict[str, Any], config: TrainConfig, out: Path) -> None:
