@@ -13,7 +13,7 @@ from serving.cli_groups import Command
 
 def model_arguments(p: argparse.ArgumentParser) -> None:
     """--model / --int8 and --threads, shared by the commands that run one model."""
-    from serving.session import DEFAULT_MODEL, INT8_MODEL
+    from serving.paths import DEFAULT_MODEL, INT8_MODEL
 
     group = p.add_mutually_exclusive_group()
     group.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model file")

@@ -10,7 +10,6 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from serving.files import atomic_write, same_file
 from serving.graph_head import head_nodes
+from serving.quantize_config import QuantizeConfig
 from serving.session import (
     DEFAULT_MODEL,
-    INT8_MODEL,
     PROBABILITIES,
     ModelError,
     ModelRunError,
@@ -50,25 +49,6 @@ QUANTIZED_OPS = {
     "ConvInteger",
     "MatMulInteger",
 }
-
-
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """Defaults follow ONNX Runtime's advice for x86 CPUs (QDQ, U8 activations, S8 weights)."""
-
-    model: Path = DEFAULT_MODEL
-    out: Path = INT8_MODEL
-    calibration_images: int = 2000  # training images, drawn with ``seed``
-    batch: int = 100
-    seed: int = 0
-    method: str = "minmax"  # minmax | entropy | percentile
-    per_channel: bool = True  # per-output-channel weight scales: keeps accuracy at ~no cost here
-    # 7-bit weights: avoids int16 saturation of U8S8 products on CPUs without VNNI (the file is
-    # shipped to unknown CPUs).
-    reduce_range: bool = True
-    # The INT8 file is written only if it loses at most this much test accuracy (0.001 = 0.1
-    # percentage points, the project's target); checked on the written temp file.
-    max_accuracy_loss: float = 0.001
 
 
 METHODS = {

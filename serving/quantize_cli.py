@@ -9,7 +9,7 @@ from serving.cli_groups import Command, bar_callback
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    from serving.quantize import METHODS, QuantizeConfig
+    from serving.quantize_config import METHOD_NAMES, QuantizeConfig
 
     d = QuantizeConfig()
     p.add_argument("--model", type=Path, default=d.model, help="fp32 ONNX model")
@@ -23,7 +23,7 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="picks the calibration images")
     p.add_argument(
         "--method",
-        choices=sorted(METHODS),
+        choices=sorted(METHOD_NAMES),
         default=d.method,
         help="how activation ranges are chosen from the calibration data",
     )

@@ -16,7 +16,7 @@ ENGINES = ("embedded", "ray", "bare")
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
     from serving.http_app import ServerConfig
-    from serving.session import DEFAULT_MODEL, INT8_MODEL
+    from serving.paths import DEFAULT_MODEL, INT8_MODEL
 
     d = ServerConfig()
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")

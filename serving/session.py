@@ -10,12 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-ROOT = Path(__file__).resolve().parents[1]
-MAP_MODEL = ROOT / "models" / "mnist_cnn.onnx"  # `python -m cnn export`: the MAP estimate
-# The served default: the MAP model plus its last-layer posterior predictive and an abstain
-# score, one graph (`python -m cnn posterior`); outputs logits, probabilities, uncertainty.
-DEFAULT_MODEL = ROOT / "models" / "mnist_cnn_bayes.onnx"
-INT8_MODEL = ROOT / "models" / "mnist_cnn_int8.onnx"
+from serving.paths import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL, ROOT  # noqa: F401 (re-exported)
+
 INPUT_SHAPE = (1, 28, 28)  # after the batch axis
 CLASSES = 10
 FLOAT_TENSOR = "tensor(float)"

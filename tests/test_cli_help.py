@@ -20,6 +20,9 @@ HELPS = [
     ("cnn", ["reg-lab"]),
     ("cnn", ["conv-lab"]),
     ("serving", []),
+    ("serving", ["predict"]),
+    ("serving", ["robustness"]),
+    ("serving", ["quantize"]),
     ("bayes", []),
     ("bayes", ["compare"]),
     ("bayes", ["fit"]),
@@ -72,3 +75,10 @@ def test_lab_names_match_the_functions_behind_them():
     assert tuple(INITIALIZERS) == config.INITIALIZER_NAMES == tuple(config.INIT_TITLES)
     assert tuple(FACTORIES) == config.RACERS == tuple(config.NAMES)
     assert tuple(FUNCTIONS) == config.FUNCTION_NAMES
+
+
+def test_quantize_method_names_match_onnx_runtimes():
+    from serving.quantize import METHODS
+    from serving.quantize_config import METHOD_NAMES
+
+    assert tuple(METHODS) == METHOD_NAMES
