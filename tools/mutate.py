@@ -81,6 +81,7 @@ POSTERIOR, GRAPH, GATE, PIPELINE = (
     "cnn/reader/pipeline.py",
 )
 EVIDENCE, PENALIZED = "bayes/evidence.py", "bayes/penalized.py"
+QUANTIZE_CONFIG = "serving/quantize_config.py"
 PREPROCESS, QUANTIZE, HTTP_APP = (
     "serving/preprocess.py",
     "serving/quantize.py",
@@ -285,21 +286,21 @@ MUTATIONS: list[Mutation] = [
     ),
     _m(
         "quantize: default bound 0.01 instead of 0.001",
-        QUANTIZE,
+        QUANTIZE_CONFIG,
         "    max_accuracy_loss: float = 0.001",
         "    max_accuracy_loss: float = 0.01",
         Q,
     ),
     _m(
         "quantize: reduce_range off (8-bit weights)",
-        QUANTIZE,
+        QUANTIZE_CONFIG,
         "    reduce_range: bool = True",
         "    reduce_range: bool = False",
         Q,
     ),
     _m(
         "quantize: per-tensor weight scales",
-        QUANTIZE,
+        QUANTIZE_CONFIG,
         "    per_channel: bool = True",
         "    per_channel: bool = False",
         Q,
