@@ -58,12 +58,14 @@ class NumberConfig:
     # Otherwise it is cut only if the halves' score beats the whole's by this much ...
     split_margin: float = 0.3
     # ... and the number is given only if every part reads with less doubt than this, and at
-    # least this confident (a piece left whole: with less doubt than whole_doubt).
+    # least this confident (a piece left whole and wider than wide_part: less than whole_doubt).
     whole_doubt: float = 0.5
-    part_doubt: float = 0.3
+    part_doubt: float = 0.5
+    doubt_floor: float = -0.3  # doubt below this earns no more in the cutting's score
     part_confidence: float = 0.9
     wide_part: float = 0.9  # parts wider than this (digit heights) are penalized in the cutting
-    min_part_width: float = 0.25  # no cut leaves a part narrower than this (of height, width)
+    min_part_width: float = 0.25  # no cut leaves a part narrower than this (digit heights) ...
+    min_one_width: float = 0.1  # ... except a clear 1, which may be this narrow
     cut_step: float = 0.15  # candidate cuts on a grid this far apart (digit heights) ...
     profile_cuts: int = 6  # ... and at this many of the deepest minima of the column profile
     max_digits: int = 12  # more pieces than this: not a number we try to read
@@ -138,13 +140,6 @@ class _Read:
     abstain: bool
     uncertainty: float | None
     threshold: float | None = None  # the reader's abstain threshold (None: a plain model)
-
-    @property
-    def score(self) -> float:
-        """Log-confidence, less the doubt (uncertainty over the abstain threshold), and far
-        below any confident reading when the gate abstains."""
-        penalty = max(_doubt(self), 0.0) + (10.0 if self.abstain else 0.0)
-        return float(np.log(max(self.confidence, 1e-6))) - penalty
 
 
 _NOTHING = _Read(None, 0.0, True, None)  # a part in which to_mnist finds no digit
@@ -335,7 +330,7 @@ def _split(
     ):
         return [piece], [whole], [False], False  # the common case: one digit, read clearly
     cuts = [0, *_candidate_cuts(piece, height, config), piece.width]
-    low, high = config.min_part_width * height, config.must_split_width * height
+    low, high = config.min_one_width * height, config.must_split_width * height
     spans = [
         (i, j)
         for i in range(len(cuts))
@@ -350,10 +345,14 @@ def _split(
     best: list[tuple[float, int]] = [(0.0, -1)] + [(-np.inf, -1)] * (len(cuts) - 1)
     for j in range(1, len(cuts)):
         for i in range(j):
-            if (i, j) in reads and best[i][0] > -np.inf:
+            if (
+                (i, j) in reads
+                and best[i][0] > -np.inf
+                and _allowed(reads[i, j], cuts[j] - cuts[i], height, config)
+            ):
                 # A part much wider than a digit is more likely two: it pays for the excess.
                 excess = max(0.0, (cuts[j] - cuts[i]) / height - config.wide_part)
-                score = best[i][0] + reads[i, j].score - config.split_margin - 2 * excess
+                score = best[i][0] + _score(reads[i, j], config) - config.split_margin - 2 * excess
                 if score > best[j][0]:
                     best[j] = (score, i)
     chosen, j = [], len(cuts) - 1
@@ -384,6 +383,22 @@ def _doubt(read: _Read) -> float:
 
 def _confident(read: _Read, config: NumberConfig) -> bool:
     return read.digit is not None and not read.abstain and read.confidence >= config.min_confidence
+
+
+def _score(read: _Read, config: NumberConfig) -> float:
+    """Log-confidence less the doubt (uncertainty over the abstain threshold; below
+    doubt_floor it earns nothing more), and far below any confident reading when the gate
+    abstains. A very typical part (a clean 1 cut from its neighbour) earns a little."""
+    penalty = max(_doubt(read), config.doubt_floor) + (10.0 if read.abstain else 0.0)
+    return float(np.log(max(read.confidence, 1e-6))) - penalty
+
+
+def _allowed(read: _Read, width: int, height: float, config: NumberConfig) -> bool:
+    """A part narrower than min_part_width is allowed only as a clear, typical 1 (a 1 touching
+    its neighbour), never as a sliver of a wider digit."""
+    if width >= config.min_part_width * height:
+        return True
+    return read.digit == 1 and read.confidence >= config.part_confidence and _doubt(read) < 0
 
 
 def _candidate_cuts(piece: _Piece, height: float, config: NumberConfig) -> list[int]:
