@@ -71,6 +71,12 @@ class AdaptConfig:
     mean_prior: float = 1.0  # pseudo-drawings MNIST's class mean counts for in the writer's gate
     cov_prior: float = 10.0  # degrees of freedom MNIST's class covariance has beyond d + 1
     gate_tail: float = 0.01  # share of a writer's own new digits beyond the writer gate's line
+    # How the gate learns the writer. "mixture": the writer's Gaussians join the base density's
+    # class mixture (each taught digit with weight writer_share / K beside MNIST's), so only the
+    # density score changes and the gate's other scores still judge every drawing; "min":
+    # uncertainty = min(base, the writer's own F-quantile gate), which also overrides them.
+    gate_mode: str = "mixture"
+    writer_share: float = 0.5
     tolerance: float = 1e-14  # Newton decrement (nats) at which the MAP counts as found
     max_iterations: int = 50
 
@@ -319,6 +325,7 @@ class WriterGate:
     centres: np.ndarray  # [K, d]
     median: np.ndarray  # [K]: median of m_k for a new drawing of digit k (d F(d, dof_k))
     line: np.ndarray  # [K]: the (1 - tail) quantile of m_k
+    dof: np.ndarray  # [K]: the Student-t's degrees of freedom
 
     def uncertainty(self, feats: np.ndarray) -> np.ndarray:
         y = np.asarray(feats, np.float64) @ self.projection
@@ -352,7 +359,7 @@ def writer_gate(
         return None
     y = np.asarray(feats, np.float64) @ density.projection
     d = density.projection.shape[1]
-    centres, whiten, median, line = [], [], [], []
+    centres, whiten, median, line, dofs = [], [], [], [], []
     for c in digits:
         own = y[labels == c]
         n = len(own)
@@ -370,6 +377,7 @@ def writer_gate(
         centres.append((mean_prior * density.centres[c] + n * mean) / kappa)
         median.append(d * f_dist.median(d, dof))
         line.append(d * f_dist.ppf(1 - tail, d, dof))
+        dofs.append(dof)
     return WriterGate(
         digits,
         density.projection,
@@ -377,6 +385,7 @@ def writer_gate(
         np.stack(centres),
         np.array(median),
         np.array(line),
+        np.array(dofs, np.float64),
     )
 
 
@@ -392,16 +401,16 @@ LAYOUTS = {
         "var_weight": "var_weight",
         "var_bias": "var_bias",
         "temperature": None,
-        "density": ("projection", "whiten_all", "offsets"),
+        "density": ("projection", "whiten_all", "offsets", "log_norm"),
     },
     "raw": {
         "var_weight": "posterior_weight_var",
         "var_bias": "posterior_bias_var",
         "temperature": "posterior_temperature",
-        "density": ("density_projection", "density_whiten", "density_offsets"),
+        "density": ("density_projection", "density_whiten", "density_offsets", "density_log_norm"),
     },
 }
-DENSITY_KEYS = ("projection", "whiten_all", "offsets")
+DENSITY_KEYS = ("projection", "whiten_all", "offsets", "log_norm")
 
 
 @dataclass
@@ -507,7 +516,7 @@ def read_prior(model: onnx.ModelProto, spec: HeadSpec) -> LastLayer:
 def read_density(model: onnx.ModelProto, spec: HeadSpec) -> Density | None:
     """The base graph's class Gaussians, unfolded from projection [D, d], whiten_all [d, C d]
     (whiten_c / sqrt 2 side by side) and offsets [C d] ((mean P + class mean) whiten_c / sqrt 2)."""
-    if set(spec.density) != {"projection", "whiten_all", "offsets"}:
+    if not {"projection", "whiten_all", "offsets"} <= set(spec.density):
         return None
     projection = _array(model, spec.density["projection"]).astype(np.float64)
     whiten_all = _array(model, spec.density["whiten_all"]).astype(np.float64)
@@ -575,6 +584,8 @@ def write_graph(
     posterior: LastLayer,
     gate: WriterGate | None,
     props: dict[str, str],
+    mode: str = "mixture",
+    share: float = 0.5,
 ) -> onnx.ModelProto:
     """The base graph with the updated last layer and variances, the writer's gate min-ed into
     ``uncertainty``, and ``props`` added to its metadata."""
@@ -596,8 +607,10 @@ def write_graph(
     _replace(
         model, spec.var_bias, _folded(old["var_bias"], offset + scale * posterior.bias_var, same_b)
     )
-    if gate is not None:
+    if gate is not None and mode == "min":
         _add_writer_gate(model, spec, gate)
+    elif gate is not None:
+        _add_writer_components(model, spec, gate, share)
     keep = {p.key: p.value for p in base.metadata_props}
     for key in ("test_accuracy", "test_abstained", "parity"):  # measured on the base graph
         if key in keep:
@@ -607,6 +620,51 @@ def write_graph(
     onnx.helper.set_model_props(model, keep)
     onnx.checker.check_model(model)
     return model
+
+
+def _add_writer_components(
+    model: onnx.ModelProto, spec: HeadSpec, gate: WriterGate, share: float
+) -> None:
+    """The writer's Gaussians (moment-matched to the Student-t predictive: covariance scale *
+    dof / (dof - 2)) appended to the base density's mixture, each with weight share / K beside
+    MNIST's classes (left as they were: no input's density goes down). Rewrites whiten_all,
+    offsets, log_norm and the [-1, C, d] shape of the per-class sum; the graph's gate reads the
+    density score as before."""
+    graph = model.graph
+    names = spec.density
+    whiten_all, offsets, log_norm = (
+        _array(model, names[k]) for k in ("whiten_all", "offsets", "log_norm")
+    )
+    k, d, _ = gate.whiten.shape
+    half = [
+        w * math.sqrt((dof - 2) / dof) / math.sqrt(2)
+        for w, dof in zip(gate.whiten, gate.dof, strict=True)
+    ]
+    log_dets = [np.linalg.slogdet(h * math.sqrt(2))[1] for h in half]  # log |W|: -1/2 log |Sigma|
+    extra_norm = np.log(share / k) + np.array(log_dets) - 0.5 * d * math.log(2 * math.pi)
+    _replace(model, names["whiten_all"], np.concatenate([whiten_all, *half], axis=1))
+    extra_offsets = [c @ h for c, h in zip(gate.centres, half, strict=True)]
+    _replace(model, names["offsets"], np.concatenate([offsets, *extra_offsets]))
+    _replace(model, names["log_norm"], np.concatenate([log_norm, extra_norm]))
+    # the Reshape of (z * z) to [-1, C, d] downstream of the offsets' Sub
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):  # Mul(z, z) consumes z once
+            consumers.setdefault(name, []).append(node)
+    (sub,) = [n for n in consumers[names["offsets"]] if n.op_type == "Sub"]
+    (square,) = [n for n in consumers[sub.output[0]] if n.op_type == "Mul"]
+    (reshape,) = [n for n in consumers[square.output[0]] if n.op_type == "Reshape"]
+    classes = len(log_norm)
+    shape = numpy_helper.to_array(_initializers(model)[reshape.input[1]])
+    if list(shape) != [-1, classes, d]:
+        raise AdaptError(
+            f"the density's per-class reshape is {list(shape)}, not [-1, {classes}, d]"
+        )
+    graph.initializer.append(
+        numpy_helper.from_array(np.array([-1, classes + k, d], np.int64), "adapt_density_shape")
+    )
+    reshape.input[1] = "adapt_density_shape"
+    del graph.value_info[:]  # shape hints of the widened tensors: recomputed by the runtime
 
 
 def _add_writer_gate(model: onnx.ModelProto, spec: HeadSpec, gate: WriterGate) -> None:
@@ -757,6 +815,8 @@ def adapt_model(
     progress(f"Laplace update: weight {weight:g}, {info['iterations']} Newton steps")
     density = read_density(base, spec)
     gate = None
+    if config.gate_mode == "mixture" and "log_norm" not in spec.density:
+        density = None  # nothing to add components to
     if len(labels) and density is not None:
         gate = writer_gate(
             density, feats, labels, config.mean_prior, config.cov_prior, config.gate_tail
@@ -781,7 +841,9 @@ def adapt_model(
             }
         ),
     }
-    model = write_graph(base, spec, prior, posterior, gate, props)
+    model = write_graph(
+        base, spec, prior, posterior, gate, props, config.gate_mode, config.writer_share
+    )
     return Adapted(model, prior, posterior, gate, weight, loo, time.perf_counter() - start)
 
 

@@ -17,8 +17,8 @@ Also measured: the share of held-out non-digits (``cnn.reader.heldout``) each re
 (uncertainty < 1): the writer's gate must not open the door to them.
 
 Nothing is chosen on the new drawings or on MNIST test. MNIST numbers come from the base graph's
-features and the adapted last layer in numpy (the trunk is unchanged); one adapted graph is
-checked against ONNX Runtime on 1,000 test images.
+features and the adapted last layer in numpy (the trunk is unchanged; one adapted graph is
+checked against ONNX Runtime on 1,000 test images); MNIST abstentions from the adapted graph.
 """
 
 from __future__ import annotations
@@ -164,11 +164,17 @@ def run_adapt_eval(config: AdaptEvalConfig = AdaptEvalConfig(), progress=print) 
             ):
                 out = A.run_graph(model, new)
                 mnist_probs = post.predictive(test_feats, spec.temperature)
-                mnist_u = (
-                    test_u if gate is None else np.minimum(test_u, gate.uncertainty(test_feats))
-                )
-                if not checked and gate is not None:
-                    _parity(model, test_pixels[:1000], mnist_probs[:1000], mnist_u[:1000])
+                # the gate changed only where a writer gate was added: run that graph on MNIST
+                mnist_u = test_u
+                if gate is not None:
+                    mnist_u = np.concatenate(
+                        [
+                            A.run_graph(model, test_pixels[i : i + 2000])["uncertainty"]
+                            for i in range(0, len(test_pixels), 2000)
+                        ]
+                    )
+                if not checked:
+                    _parity(model, test_pixels[:1000], mnist_probs[:1000])
                     checked = True
                 rows.append(
                     {
@@ -211,13 +217,10 @@ def run_adapt_eval(config: AdaptEvalConfig = AdaptEvalConfig(), progress=print) 
     return result
 
 
-def _parity(model: onnx.ModelProto, pixels, probs, uncertainty) -> None:
-    """The numpy path used for MNIST agrees with the adapted graph in ONNX Runtime."""
+def _parity(model: onnx.ModelProto, pixels, probs) -> None:
+    """The numpy path used for MNIST's probabilities agrees with the adapted graph."""
     out = A.run_graph(model, pixels)
-    diff = max(
-        float(np.abs(out["probabilities"] - probs).max()),
-        float(np.abs(out["uncertainty"] - uncertainty).max()),
-    )
+    diff = float(np.abs(out["probabilities"] - probs).max())
     if diff > 1e-3:
         raise AssertionError(f"adapted graph vs numpy on MNIST test: max difference {diff:.2e}")
 

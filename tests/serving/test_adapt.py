@@ -161,12 +161,13 @@ def base():
 
 @pytest.fixture(scope="module")
 def writer():
-    """A writer who flags their 1s without a base (the base graph reads about half of them as
-    7s): 3 examples per digit, 30 new 1s."""
+    """A writer who flags their 1s without a base: 3 examples per digit, 30 new 1s. Measured:
+    the graph of `cnn posterior` before the flagged-1 augmentation read 33% of these 1s as 1s
+    (93% once adapted), the retrained reader with the p-value gate 83% (100% adapted)."""
     from cnn.reader import pen
     from cnn.reader.nondigits import to_pixels
 
-    style = pen.random_writer(np.random.default_rng([20, 77]))
+    style = pen.random_writer(np.random.default_rng([2, 77]))
     assert style.one_flag and not style.one_base
     rng = np.random.default_rng(5)
     labels = np.tile(np.arange(10), 3)
@@ -175,15 +176,17 @@ def writer():
     return examples, ones
 
 
-def test_prior_is_read_back_from_the_folded_graph(base):
+def test_prior_read_back_from_the_graph_is_what_it_serves(base, mnist_test, writer):
+    """The unfolded prior's probit predictive equals the graph's probabilities."""
     spec = A.read_head(base)
     prior = A.read_prior(base, spec)
     props = {p.key: p.value for p in base.metadata_props}
-    assert spec.temperature == float(props["temperature"])
-    # the graph folded T^2 pi/8 var_w and T^2 + T^2 pi/8 var_b: refolding gives its arrays back
-    t2 = spec.temperature**2
-    folded = A._array(base, spec.var_weight)
-    np.testing.assert_allclose(t2 * math.pi / 8 * prior.weight_var.T, folded, rtol=1e-6)
+    assert spec.temperature == pytest.approx(float(props["temperature"]), rel=1e-6)
+    x = np.concatenate([mnist_test.images[:200] / 255, writer[1].pixels]).astype(np.float32)
+    feats = A.features_of(base, spec, x)
+    np.testing.assert_allclose(
+        prior.predictive(feats, spec.temperature), A.run_graph(base, x)["probabilities"], atol=2e-5
+    )
     # the prior precision chosen by marginal likelihood bounds every weight's variance
     assert prior.weight_var.max() <= 1 / float(props["prior_precision"]) * 1.0001
 
@@ -205,7 +208,7 @@ def test_adapted_graph_learns_the_writer_and_keeps_the_contract(base, mnist_test
     before, after = A.run_graph(base, ones.pixels), A.run_graph(adapted.model, ones.pixels)
     base_read = (before["probabilities"].argmax(1) == 1).mean()
     new_read = (after["probabilities"].argmax(1) == 1).mean()
-    assert base_read < 0.7 and new_read >= 0.9, (base_read, new_read)
+    assert base_read <= 0.85 and new_read >= max(0.9, base_read + 0.1), (base_read, new_read)
     assert (after["uncertainty"] <= before["uncertainty"] + 1e-6).all()  # min(base, writer)
     # the contract checks the shipped graph passes, on the file
     path = tmp_path / "adapted.onnx"
@@ -222,7 +225,7 @@ def test_adapted_graph_learns_the_writer_and_keeps_the_contract(base, mnist_test
     expected = adapted.posterior.predictive(feats, A.read_head(base).temperature)
     np.testing.assert_allclose(probs, expected, atol=2e-5)
     base_u = A.run_graph(base, x)["uncertainty"]
-    np.testing.assert_allclose(unc, np.minimum(base_u, adapted.gate.uncertainty(feats)), atol=1e-4)
+    assert (unc <= base_u + 1e-5).all()  # writer components only add density
     props = session.get_modelmeta().custom_metadata_map
     assert props["adapted_from"] == DEFAULT_MODEL.name
     assert json.loads(props["adapt_examples"]) == {str(c): 3 for c in range(10)}
@@ -406,6 +409,8 @@ def raw_layout(base: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def test_the_other_graph_layout_adapts_the_same(base, writer, mnist_test):
+    if not A.read_head(base).folded:
+        pytest.skip("the shipped graph is ReaderGraph's layout already (tested throughout)")
     raw = raw_layout(base)
     spec = A.read_head(raw)
     assert not spec.folded and spec.var_weight == "posterior_weight_var"
@@ -423,3 +428,53 @@ def test_the_other_graph_layout_adapts_the_same(base, writer, mnist_test):
     stored = A._array(unfolded.model, "posterior_weight_var")  # raw variances written back raw
     np.testing.assert_allclose(stored, unfolded.posterior.weight_var.T, rtol=1e-6)
     assert not np.array_equal(stored, A._array(raw, "posterior_weight_var"))
+
+
+def density_logsumexp(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The graph's log-density of the features (the ReduceLogSumExp over the mixture)."""
+    from onnx import helper
+
+    (node,) = [n for n in model.graph.node if n.op_type == "ReduceLogSumExp"]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.append(
+        helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)
+    )
+    return A.run_graph(probe, x, [node.output[0]])[node.output[0]]
+
+
+def test_writer_components_join_the_density_mixture(base, writer, mnist_test):
+    """The adapted graph's log-density = logsumexp(MNIST's class terms, the writer's Gaussians),
+    computed here from the unfolded base density and the gate's parameters."""
+    from scipy.special import logsumexp
+
+    examples, ones = writer
+    config = A.AdaptConfig(writer_share=0.5)
+    adapted = A.adapt_model(base, examples.pixels, examples.labels, config)
+    spec = A.read_head(base)
+    density, gate = A.read_density(base, spec), adapted.gate
+    x = np.concatenate([mnist_test.images[:50] / 255, ones.pixels]).astype(np.float32)
+    y = A.features_of(base, spec, x).astype(np.float64) @ density.projection
+    log_norm = A._array(base, spec.density["log_norm"]).astype(np.float64)
+    mnist = [log_norm[c] - ((y - density.centres[c]) @ density.whiten[c]) ** 2 @ np.ones(y.shape[1])
+             for c in range(10)]  # fmt: skip
+    k, d = len(gate.digits), y.shape[1]
+    own = []
+    for c, w, dof in zip(gate.centres, gate.whiten, gate.dof, strict=True):
+        cov_whiten = w * np.sqrt((dof - 2) / dof)  # moment-matched Gaussian of the Student-t
+        norm = np.log(0.5 / k) + np.linalg.slogdet(cov_whiten)[1] - d / 2 * np.log(2 * np.pi)
+        own.append(norm - 0.5 * (((y - c) @ cov_whiten) ** 2).sum(1))
+    expected = logsumexp(np.stack(mnist + own, 1), axis=1)
+    np.testing.assert_allclose(density_logsumexp(adapted.model, x), expected, rtol=2e-5, atol=2e-3)
+    before = density_logsumexp(base, x)
+    assert (density_logsumexp(adapted.model, x) >= before - 1e-3).all()
+    assert (expected[50:] - before[50:]).mean() > 1.0  # the writer's 1s: clearly more typical
+
+
+def test_min_gate_mode_is_min_of_base_and_writer(base, writer, mnist_test):
+    examples, ones = writer
+    adapted = A.adapt_model(base, examples.pixels, examples.labels, A.AdaptConfig(gate_mode="min"))
+    x = np.concatenate([mnist_test.images[:50] / 255, ones.pixels]).astype(np.float32)
+    feats = A.features_of(base, A.read_head(base), x)
+    expected = np.minimum(A.run_graph(base, x)["uncertainty"], adapted.gate.uncertainty(feats))
+    np.testing.assert_allclose(A.run_graph(adapted.model, x)["uncertainty"], expected, atol=1e-4)
