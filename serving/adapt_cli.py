@@ -33,10 +33,17 @@ def _options(p: argparse.ArgumentParser) -> None:
         f"{', '.join(f'{w:g}' for w in d.weight_grid)}",
     )
     p.add_argument(
+        "--gate-mode",
+        choices=("mixture", "min"),
+        default=d.gate_mode,
+        help="mixture: your digits' Gaussians join the gate's density (its other scores still "
+        "judge every drawing); min: uncertainty = min(shipped gate, a gate of your digits alone)",
+    )
+    p.add_argument(
         "--gate-tail",
         type=float,
         default=d.gate_tail,
-        help="share of the writer's own new digits the writer's gate lets abstain",
+        help="--gate-mode min: share of your own new digits your gate lets abstain",
     )
     p.set_defaults(func=cmd_adapt)
 
@@ -54,7 +61,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if not 0 < args.gate_tail < 1:
         print(f"error: --gate-tail must be between 0 and 1, got {args.gate_tail}", file=sys.stderr)
         return 2
-    config = AdaptConfig(weight=weight, gate_tail=args.gate_tail)
+    config = AdaptConfig(weight=weight, gate_tail=args.gate_tail, gate_mode=args.gate_mode)
     try:
         run_adapt(args.examples, args.out, args.model, config, progress=_progress)
     except AdaptError as exc:
