@@ -28,10 +28,13 @@ SETTINGS = (
     "--device cpu --quiet"
 ).split()
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-# Measured (docs/BENCHMARKS.md): 1 vs 2 processes differ by at most ~2e-7 per logged loss over
-# 200 steps; a different seed differs by ~0.1-1. 1e-3 leaves room for summation-order drift on
-# other CPUs while still failing for any real difference (another batch split, init or order).
-LOSS_TOLERANCE = 1e-3
+# Measured here (2026-12-04): 1 vs 2 processes differ by <= 2.4e-7 per logged loss for the first
+# 70 steps; after that Adam amplifies the all-reduce's summation-order difference (g / sqrt(v)
+# where a gradient is near zero) and the curves drift chaotically, up to 7.9e-3 by step 200 on
+# this CPU (the earlier note's ~2e-7 over all 200 steps held on another CPU). A different seed
+# differs by 0.03-0.76 already in the first logged losses. So: tight early, loose later.
+EARLY_ENTRIES, EARLY_TOLERANCE = 5, 1e-4  # the first 50 steps, before any amplification
+LOSS_TOLERANCE = 3e-2  # the whole curve: chaos after step ~70, still below the seed gap
 
 
 def _train(out: Path, nproc: int | None, *extra: str, check: bool = True):
@@ -72,6 +75,7 @@ def test_two_processes_follow_the_one_process_loss_curve(runs):
     one, m1 = _curve(runs["one"])
     two, m2 = _curve(runs["two"])
     assert len(one) == len(two) == 20  # 200 steps, one entry per 10
+    assert np.abs(one - two)[:EARLY_ENTRIES].max() <= EARLY_TOLERANCE
     assert np.abs(one - two).max() <= LOSS_TOLERANCE
     assert one[-1] < one[0] / 3  # it learned: the comparison is not between two flat lines
     assert m2["world_size"] == 2 and m2["per_rank_batch_size"] == 8
