@@ -54,7 +54,7 @@ class NumberConfig:
     must_split_width: float = 1.2  # pieces this wide are not one digit
     # A piece between split_width and must_split_width read confidently with less doubt (its
     # uncertainty over the reader's abstain threshold) than this is one digit, uncut.
-    typical_doubt: float = 0.2
+    typical_doubt: float = 0.35
     # Otherwise it is cut only if the halves' score beats the whole's by this much ...
     split_margin: float = 0.3
     # ... and the number is given only if every part reads with less doubt than this, and at
