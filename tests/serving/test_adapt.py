@@ -364,6 +364,7 @@ def raw_layout(base: onnx.ModelProto) -> onnx.ModelProto:
         "projection": "density_projection",
         "whiten_all": "density_whiten",
         "offsets": "density_offsets",
+        "log_norm": "density_log_norm",
     }
     for node in model.graph.node:
         node.input[:] = [rename.get(i, i) for i in node.input]
@@ -414,7 +415,12 @@ def test_the_other_graph_layout_adapts_the_same(base, writer, mnist_test):
     raw = raw_layout(base)
     spec = A.read_head(raw)
     assert not spec.folded and spec.var_weight == "posterior_weight_var"
-    assert set(spec.density.values()) == {"density_projection", "density_whiten", "density_offsets"}
+    assert set(spec.density.values()) == {
+        "density_projection",
+        "density_whiten",
+        "density_offsets",
+        "density_log_norm",
+    }
     x = np.concatenate([mnist_test.images[:100] / 255, writer[1].pixels]).astype(np.float32)
     np.testing.assert_allclose(
         A.run_graph(raw, x)["probabilities"], A.run_graph(base, x)["probabilities"], atol=1e-5
