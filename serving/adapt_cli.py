@@ -10,8 +10,8 @@ from serving.cli_groups import Command
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    from serving.adapt import AdaptConfig
-    from serving.session import DEFAULT_MODEL
+    from serving.adapt_config import AdaptConfig
+    from serving.paths import DEFAULT_MODEL
 
     d = AdaptConfig()
     p.add_argument(

@@ -13,32 +13,14 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from serving.session import DEFAULT_MODEL, INT8_MODEL, MAP_MODEL, open_session, run_session
+from serving.bench_config import BenchConfig
+from serving.session import open_session, run_session
 
 Runner = Callable[[np.ndarray], object]
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Repetitions sized so the whole run takes well under a minute on 2 cores."""
-
-    fp32_model: Path = DEFAULT_MODEL
-    int8_model: Path = INT8_MODEL
-    # The plain MAP export, timed beside the Bayesian default graph (None or same file: skip).
-    map_model: Path | None = MAP_MODEL
-    threads: int | None = None  # None: every core, for all engines alike
-    latency_runs: int = 500
-    throughput_batch: int = 256
-    throughput_runs: int = 30
-    warmup: int = 10
-    rounds: int = 5  # engines take turns this many times
-    settle_s: float = 0.3  # idle pause before each engine's turn (see run_benchmark)
-    seed: int = 0
 
 
 def onnx_runner(path: Path, threads: int | None) -> Runner:

@@ -16,7 +16,7 @@ from serving.predict_cli import positive_int
 
 
 def add_bench_options(p: argparse.ArgumentParser) -> None:
-    from serving.bench import BenchConfig
+    from serving.bench_config import BenchConfig
 
     d = BenchConfig()
     p.add_argument("--fp32-model", type=Path, default=d.fp32_model, help="fp32 ONNX model")
@@ -62,7 +62,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 
 
 def bench_config(args: argparse.Namespace):
-    from serving.bench import BenchConfig
+    from serving.bench_config import BenchConfig
 
     return BenchConfig(
         fp32_model=args.fp32_model,

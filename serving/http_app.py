@@ -28,34 +28,15 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from serving.images import DEFAULT_MAX_PIXELS, ImageReadError, header_pixels, read_image
+from serving.images import ImageReadError, header_pixels, read_image
 from serving.predictor import DigitResult, Predictor, predict_pixels
 from serving.preprocess import DEFAULT as DEFAULT_PREPROCESS
 from serving.preprocess import PreprocessError, to_mnist
 from serving.records import error_record, prediction_record
-from serving.session import DEFAULT_MODEL
+from serving.server_config import ServerConfig
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
 PIXELS_HINT = 'send JSON {"pixels": [[...28 numbers...] x 28]} with values in [0, 1], ink high'
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """What every engine serves and the limits it enforces (CPU-friendly defaults)."""
-
-    model: Path = DEFAULT_MODEL
-    threads: int = 1  # ONNX Runtime intra-op threads per session: requests run side by side
-    max_body_bytes: int = 10 * 2**20  # 10 MB
-    max_pixels: int = DEFAULT_MAX_PIXELS  # checked from the image header, before decoding
-    max_batch_items: int = 256  # images or pixel arrays per POST /predict/batch
-    top_k: int = 3
-
-    def __post_init__(self) -> None:
-        for name in ("threads", "max_body_bytes", "max_pixels", "max_batch_items", "top_k"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.top_k > 10:
-            raise ValueError(f"top_k must lie between 1 and 10, got {self.top_k}")
 
 
 class Backend(Protocol):

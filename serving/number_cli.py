@@ -78,7 +78,7 @@ def _text(record: dict) -> str:
 
 
 def _bench_options(p: argparse.ArgumentParser) -> None:
-    from serving.number_bench import NumberBenchConfig
+    from serving.number_bench_config import NumberBenchConfig
 
     d = NumberBenchConfig()
     p.add_argument("--number-image", type=Path, default=d.number_image, help="a 4-digit drawing")

@@ -15,8 +15,8 @@ ENGINES = ("embedded", "ray", "bare")
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
-    from serving.http_app import ServerConfig
     from serving.paths import DEFAULT_MODEL, INT8_MODEL
+    from serving.server_config import ServerConfig
 
     d = ServerConfig()
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
@@ -105,7 +105,7 @@ def _serve_ray(args: argparse.Namespace, config, ready) -> int:
 
 
 def _loadtest_options(p: argparse.ArgumentParser) -> None:
-    from serving.loadtest import LoadConfig
+    from serving.loadtest_config import LoadConfig
 
     d = LoadConfig()
     p.add_argument("--url", default=d.url, help="server to load (loopback only)")

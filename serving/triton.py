@@ -15,7 +15,8 @@ from pathlib import Path
 import onnx
 
 from serving.files import refuse_input_as_output
-from serving.session import DEFAULT_MODEL, ROOT, ModelError, open_session
+from serving.session import ModelError, open_session
+from serving.triton_config import TritonConfig
 
 # ONNX TensorProto element types -> Triton data types (the ones a digit model can have).
 TRITON_TYPES = {
@@ -28,26 +29,6 @@ TRITON_TYPES = {
     onnx.TensorProto.INT8: "TYPE_INT8",
     onnx.TensorProto.BOOL: "TYPE_BOOL",
 }
-
-
-@dataclass(frozen=True)
-class TritonConfig:
-    """What to export and how Triton should batch it."""
-
-    model: Path = DEFAULT_MODEL
-    out: Path = ROOT / "runs" / "model_repository"  # runs/ is git-ignored
-    name: str = "digits"
-    max_batch_size: int = 256
-    queue_delay_us: int = 500  # dynamic batching waits this long for a fuller batch
-    kind: str = "KIND_GPU"  # KIND_CPU / KIND_AUTO where there is no GPU
-
-    def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise ValueError(f"name must be a plain folder name, got {self.name!r}")
-        if self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
-        if self.queue_delay_us < 0:
-            raise ValueError(f"queue_delay_us must be >= 0, got {self.queue_delay_us}")
 
 
 @dataclass(frozen=True)

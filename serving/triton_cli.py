@@ -10,7 +10,7 @@ from serving.cli_groups import positive as _positive
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    from serving.triton import TritonConfig
+    from serving.triton_config import TritonConfig
 
     d = TritonConfig()
     p.add_argument("--model", type=Path, default=d.model, help="ONNX model to export")
