@@ -1,6 +1,8 @@
-"""`--help` answers at once: it imports none of the heavy libraries (torch, ONNX Runtime, PyMC,
-SciPy, matplotlib), because command parsers are filled in only when named and their defaults
-come from light config modules. Checked by the modules loaded, not by a clock."""
+"""`--help` answers at once: it imports none of the heavy libraries (torch, ONNX, ONNX Runtime,
+PyMC, SciPy, matplotlib, FastAPI, uvicorn, Ray), because command parsers are filled in only when
+named and their defaults come from light config modules. Checked by the modules loaded, not by a
+clock, for the packages' own --help and every subcommand their parsers register (read from the
+parsers, so a new command is checked without editing this file)."""
 
 from __future__ import annotations
 
@@ -10,25 +12,58 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "onnxruntime", "onnx", "pymc", "pytensor", "scipy", "matplotlib", "fastapi")
+HEAVY = (
+    "torch",
+    "onnxruntime",
+    "onnx",
+    "pymc",
+    "pytensor",
+    "scipy",
+    "matplotlib",
+    "fastapi",
+    "uvicorn",
+    "ray",
+)
+PACKAGES = ("cnn", "serving", "bayes")
+
+# The reader's commands still take their option defaults from config dataclasses that live
+# beside torch / ONNX (cnn/reader/pipeline.py, uncertainty.py, number_eval.py, adapt_eval.py),
+# files other work is changing now. Strict: once one answers light, its XPASS fails the suite,
+# and its entry here is to be deleted.
+STILL_HEAVY = {
+    ("cnn", "posterior"): "PosteriorConfig (cnn/reader/pipeline.py) imports torch",
+    ("cnn", "uncertainty"): "UncertaintyConfig (cnn/reader/uncertainty.py) imports torch",
+    ("cnn", "number-eval"): "NumberEvalConfig (cnn/reader/number_eval.py) imports "
+    "cnn.reader.pen (SciPy) and serving.number (ONNX Runtime)",
+    ("cnn", "adapt-eval"): "AdaptEvalConfig (cnn/reader/adapt_eval.py) imports ONNX",
+}
+
+
+def registered_commands(package: str) -> list[str]:
+    """Every subcommand the package's parser registers, read from the parser itself (the lazy
+    form, which names them all without importing any command's modules)."""
+    import argparse
+    import importlib
+    import inspect
+
+    build = importlib.import_module(f"{package}.__main__").build_parser
+    parser = build(["--help"]) if inspect.signature(build).parameters else build()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def _case(package: str, argv: list[str]):
+    mark = STILL_HEAVY.get((package, argv[0])) if argv else None
+    marks = [pytest.mark.xfail(reason=mark, strict=True)] if mark else []
+    return pytest.param(package, argv, marks=marks, id=" ".join([package, *argv]))
+
 
 HELPS = [
-    ("cnn", []),
-    ("cnn", ["train"]),
-    ("cnn", ["init-lab"]),
-    ("cnn", ["optim-lab"]),
-    ("cnn", ["reg-lab"]),
-    ("cnn", ["conv-lab"]),
-    ("serving", []),
-    ("serving", ["predict"]),
-    ("serving", ["robustness"]),
-    ("serving", ["quantize"]),
-    ("bayes", []),
-    ("bayes", ["compare"]),
-    ("bayes", ["fit"]),
-    ("bayes", ["select"]),
-    ("bayes", ["bench"]),
+    _case(package, argv)
+    for package in PACKAGES
+    for argv in [[], *([name] for name in registered_commands(package))]
 ]
+
 
 PROBE = """
 import json, sys
@@ -43,7 +78,7 @@ print(json.dumps({{"code": code, "modules": sorted(m.split(".")[0] for m in sys.
 """
 
 
-@pytest.mark.parametrize(("package", "argv"), HELPS, ids=[" ".join([p, *a]) for p, a in HELPS])
+@pytest.mark.parametrize(("package", "argv"), HELPS)
 def test_help_imports_nothing_heavy(package, argv):
     probe = PROBE.format(package=package, argv=[*argv, "--help"])
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -52,6 +87,16 @@ def test_help_imports_nothing_heavy(package, argv):
     assert report["code"] == 0
     assert "usage: python -m" in run.stdout
     assert not set(HEAVY) & set(report["modules"]), sorted(set(HEAVY) & set(report["modules"]))
+
+
+def test_every_package_registers_the_commands_its_readme_tour_uses():
+    """The discovery above must not silently find nothing (then no --help would be checked)."""
+    found = {package: registered_commands(package) for package in PACKAGES}
+    assert {"train", "export", "evaluate", "init-lab", "posterior"} <= set(found["cnn"])
+    assert {"predict", "quantize", "serve", "loadtest", "bench"} <= set(found["serving"])
+    assert {"compare", "fit", "select", "bench"} <= set(found["bayes"])
+    names = {(p, n) for p, commands in found.items() for n in commands}
+    assert set(STILL_HEAVY) <= names, "a STILL_HEAVY entry names a command that is gone"
 
 
 def test_top_level_help_lists_every_command_of_every_group():
