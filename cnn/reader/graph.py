@@ -130,10 +130,11 @@ class ReaderGraph(nn.Module):
             r = c - shared["coords"] @ self.gate_residual_basis.T
             shared["residual"] = torch.sqrt((r * r).sum(1))
         if hasattr(self, "gate_conv2_transform"):
-            z = conv2 @ self.gate_conv2_transform - self.gate_conv2_offset
+            shared["z"] = z = conv2 @ self.gate_conv2_transform - self.gate_conv2_offset
+        if "conv2" in self.names:  # the distance only when it is a score (z may feed OE only)
             centres = self.gate_conv2_centres
             d2 = (z * z).sum(1, keepdim=True) - 2 * z @ centres.T + (centres * centres).sum(1)
-            shared["z"], shared["conv2"] = z, d2.min(1).values
+            shared["conv2"] = d2.min(1).values
         if "density" in self.names:
             shared["density"] = self._density(phi)
         if "oe" in self.names:

@@ -342,6 +342,7 @@ def calibrate(module: ReaderGraph, drawn: np.ndarray, rate: float) -> dict:
     surprise = COMBINERS[module.combine](loo)
     result = {
         "calibration": {name: np.sort(v) for name, v in scores.items()},
+        "calibration_scores": scores,  # unsorted: row i of every score is the same digit
         "surprise_median": float(np.median(surprise)),
         "surprise_threshold": abstain_threshold(surprise, rate),
         "calibration_size": len(drawn),

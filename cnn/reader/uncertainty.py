@@ -635,7 +635,8 @@ def gate_comparison(
 ) -> list[dict]:
     """Each gate variant with the served probabilities: its threshold set on the calibration
     digits exactly as ``python -m cnn posterior`` sets it. ``scores[name][set]``: the graph's
-    own score of every image; ``calibration[name]``: those of the calibration digits."""
+    own score of every image; ``calibration[name]``: those of the calibration digits, in the
+    same digit order for every score (combining p-values pairs them digit by digit)."""
     from cnn.reader.gate import COMBINERS, abstain_threshold, loo_p_values, p_values
 
     result = []
@@ -723,7 +724,7 @@ def run_uncertainty(
     labels = {"val": sets.val_labels, "test": sets.test_labels}
     sweep = predictive_sweep(fit, head, feats, labels, methods[-1].extra["abstain"])
     gates = gate_comparison(
-        scores, fit["calibration"], methods[-1].outputs, sets, config.abstain_rate
+        scores, fit["calibration_scores"], methods[-1].outputs, sets, config.abstain_rate
     )
     served, map_probs = methods[-1].outputs["test"][0], methods[0].outputs["test"][0]
     significance = {
