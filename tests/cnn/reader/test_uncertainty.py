@@ -182,3 +182,33 @@ def test_shown_counts_answered_nondigits_and_auroc_subtracts_one_when_abstaining
     digit_scores = np.array([0.999, 0.95, 0.999 - 1])
     nondigit_scores = np.array([0.999 - 1, 0.999, 0.5, 0.995 - 1, 0.999, 0.6 - 1])
     assert r["auroc"] == pytest.approx(auroc(digit_scores, nondigit_scores))
+
+
+def test_gate_comparison_pairs_calibration_scores_digit_by_digit(rng):
+    """Two anti-correlated scores: Fisher's threshold must come from each calibration digit's
+    own pair of p-values (sorting each score on its own would pair the extremes together and
+    move the threshold); the calibration digits then abstain at the rate asked for."""
+    from cnn.reader.nondigits import DrawnSet
+    from cnn.reader.uncertainty import Sets, gate_comparison
+
+    n, rate = 1000, 0.1
+    res = rng.normal(size=n)
+    calibration = {"residual": res, "oe": -res + 0.3 * rng.normal(size=n)}
+    calibration |= {"density": rng.normal(size=n), "conv2": rng.normal(size=n)}
+
+    def drawn(count: int) -> DrawnSet:
+        return DrawnSet(np.zeros((count, 28, 28), np.float32), np.zeros(count, np.int64), 0)
+
+    sets = Sets(
+        np.zeros((50, 28, 28), np.float32), np.zeros(50, np.int64), np.zeros((1, 28, 28)),
+        np.zeros(1, np.int64), drawn(n), drawn(n), {"a": drawn(50)},
+    )  # fmt: skip
+    probs = np.eye(10)[np.zeros(n, int)]
+    outputs = {k: (probs[: len(x)], None) for k, x in sets.named().items()}
+    scores = {
+        name: {k: values[: len(x)] for k, x in sets.named().items()}
+        for name, values in calibration.items()
+    }
+    rows = gate_comparison(scores, calibration, outputs, sets, rate)
+    paired = next(r for r in rows if r["gate"] == "OE + residual (Fisher)")
+    assert paired["val_drawn_abstained"] == pytest.approx(rate, abs=0.01)
