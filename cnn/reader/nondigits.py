@@ -33,7 +33,7 @@ ONE_LIKE = "()[]{}"
 NONDIGIT_SETS = ("letters", "symbols", "scribbles", "noise", "rotated_digits", "two_digits")
 # Bumped whenever the drawings change (caches of them are keyed by it). 2: font groups, no
 # missing-glyph boxes, brackets out of the symbols, flagged 1s and crossed 7s in drawn digits.
-SETS_VERSION = 2
+SETS_VERSION = 3
 # Share of the 1s drawn with a flag and of the 7s with a crossbar in the drawn-digit sets.
 PEOPLE_SHARE = 0.5
 # Drawn-like digit variants (serving.robustness), without "drawn" (a random pick of the others).
