@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnn.reader.uncertainty import ECE_BINS, ece, reliability  # noqa: E402
+from cnn.reader.calibration import ECE_BINS, ece, reliability  # noqa: E402
 
 
 def reliability_diagram(methods, sets, out: Path) -> str:
