@@ -28,30 +28,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from cnn.reader.configs import ADAPT_COUNTS as COUNTS  # noqa: F401 (re-exported)
+from cnn.reader.configs import AdaptEvalConfig  # defined in configs.py (light, for --help)
 from serving import adapt as A
 
 ADAPT_TAG = 0xADA9  # seeds the writers of this evaluation only
-COUNTS = (1, 2, 5, 10)
 METHODS = ("none", "bayes", "bayes-loo", "fine-tune")
-
-
-@dataclass(frozen=True)
-class AdaptEvalConfig:
-    model: Path = Path("models/mnist_cnn_bayes.onnx")
-    writers: int = 2
-    new_per_digit: int = 50  # new drawings per digit and writer (the evaluation)
-    counts: tuple[int, ...] = COUNTS
-    finetune_iterations: int = 100
-    nondigits_per_set: int = 50  # held-out pen letters, shapes, scribbles, numbers, font glyphs
-    figure: Path | None = Path("docs/adapt.png")
-    timing: bool = True  # time a cold `python -m serving adapt` on 5 examples per digit
-    seed: int = 0
 
 
 def eval_writers(count: int, seed: int = 0) -> list:

@@ -11,7 +11,7 @@ from serving.cli_groups import Command
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    from cnn.reader.adapt_eval import AdaptEvalConfig
+    from cnn.reader.configs import AdaptEvalConfig
 
     d = AdaptEvalConfig()
     p.add_argument("--model", type=Path, default=d.model, help="the Bayesian graph to adapt")

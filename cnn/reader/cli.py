@@ -27,8 +27,7 @@ def _rate(text: str) -> float:
 
 def add_posterior_parsers(sub: argparse._SubParsersAction) -> None:
     """Register both subcommands on ``python -m cnn``'s subparsers."""
-    from cnn.reader.pipeline import PosteriorConfig
-    from cnn.reader.uncertainty import UncertaintyConfig
+    from cnn.reader.configs import PosteriorConfig, UncertaintyConfig
 
     d = PosteriorConfig()
     p = sub.add_parser(

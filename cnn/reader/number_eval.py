@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnn.reader import pen
+from cnn.reader.configs import NumberEvalConfig  # defined in configs.py (light, for --help)
 from serving.number import Reader, read_number
 
 NUMBER_TAG = 0x22E7A1  # seeds writers that draw nowhere else
@@ -30,22 +31,6 @@ CANVASES = ((560, 280), (280, 280))
 GAPS = (("spaced", 0.15, 0.4, 0.5), ("close", 0.04, 0.15, 0.25), ("touching", -0.04, 0.02, 0.25))
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class NumberEvalConfig:
-    """How many numbers per canvas and the seed that picks writers, digits and gaps."""
-
-    count: int = 200
-    seed: int = 0
-    min_digits: int = 2
-    max_digits: int = 4
-
-    def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.count}")
-        if not 1 <= self.min_digits <= self.max_digits:
-            raise ValueError("need 1 <= min_digits <= max_digits")
 
 
 @dataclass(frozen=True)

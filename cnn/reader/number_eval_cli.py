@@ -10,8 +10,8 @@ HELP = "read held-out pen-drawn numbers (2-4 digits): exact / wrong / null rates
 
 
 def add_parser(sub: argparse._SubParsersAction, formatter: type[argparse.HelpFormatter]) -> None:
-    from cnn.reader.number_eval import NumberEvalConfig
-    from serving.session import DEFAULT_MODEL
+    from cnn.reader.configs import NumberEvalConfig
+    from serving.paths import DEFAULT_MODEL
 
     d = NumberEvalConfig()
     p = sub.add_parser(

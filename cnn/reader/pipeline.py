@@ -25,6 +25,7 @@ import torch
 
 from cnn.data import load_mnist
 from cnn.files import atomic_write
+from cnn.reader.configs import PosteriorConfig  # defined in configs.py (light, for --help)
 from cnn.reader.gate import (
     COMBINERS,
     SCORE_ORDER,
@@ -53,36 +54,6 @@ METHOD = (
     "against drawn validation digits of feature scores (class-conditional density, ViM residual, "
     "conv2 tied Mahalanobis, outlier-exposure digit head), combined"
 )
-
-
-@dataclass(frozen=True)
-class PosteriorConfig:
-    """Defaults fit the shipped model in a few minutes on a laptop CPU."""
-
-    model: Path = Path("models/mnist_cnn.onnx")  # the MAP export (`python -m cnn export`)
-    out: Path = Path("models/mnist_cnn_bayes.onnx")
-    # diag: the served quadratic form is one [1024, 10] product; kron's dense 1024x1024 eigenbasis
-    # made the batch-1 graph 1.35-1.47x slower than the MAP graph (the budget is 1.25x).
-    structure: str = "diag"
-    density_variance: float = 0.90  # PCA directions kept: this share of the feature variance
-    # Scores whose p-values enter the gate, and how they combine (min-p | fisher): the best of
-    # the comparison in docs/BENCHMARKS.md (conv2's Mahalanobis added nothing there; its whitened
-    # coordinates still feed the OE head).
-    gate: tuple[str, ...] = ("density", "residual", "oe")
-    combine: str = "fisher"
-    residual_dims: int = 200  # ViM: principal directions of fc1 features kept out
-    conv2_dims: int = 128  # conv2 features' PCA dimensions for the tied Mahalanobis
-    proxies: int = 20_000  # generated non-digit proxies for the outlier-exposure head
-    drawn_train: int = 5_000  # training digits drawn like the canvas, on the head's digit side
-    # On drawn validation digits (targets: <= 2% of drawn digits, <= 1% of MNIST test digits,
-    # which the gate finds slightly less typical than drawn ones relative to the threshold).
-    abstain_rate: float = 0.012
-    drawn_validation: int = 5000  # validation digits drawn like the canvas: the calibration set
-    temperature: bool = True  # fit a predictive temperature on the validation NLL
-    check_images: int = 1000  # test images of the parity check
-    limit: int | None = None  # fit on the first N training images only (smoke tests)
-    cache: Path = Path("runs/posterior")  # features, keyed by the model file's hash
-    seed: int = 0
 
 
 def sha256(path: str | Path) -> str:

@@ -20,25 +20,8 @@ from scipy.special import softmax
 
 from cnn.files import atomic_write
 from cnn.reader.calibration import ECE_BINS, brier, ece, nll, reliability  # noqa: F401
+from cnn.reader.configs import UncertaintyConfig  # defined in configs.py (light, for --help)
 from cnn.reader.nondigits import SETS_VERSION, DrawnSet, drawn_digits, nondigit_sets
-
-
-@dataclass(frozen=True)
-class UncertaintyConfig:
-    """Sizes keep a full run to a few minutes on a laptop CPU once features are cached."""
-
-    model: Path = Path("models/mnist_cnn.onnx")  # the MAP model
-    bayes: Path = Path("models/mnist_cnn_bayes.onnx")  # the served Bayesian graph
-    ensemble: tuple[Path, ...] = ()  # member ONNX files (the MAP model may be one of them)
-    drawn: int = 2000  # drawn-like digits, validation and test each
-    nondigits: int = 300  # drawings per non-digit set (own and held-out)
-    heldout_digits: int = 1000  # pen digits by held-out writers (cnn.reader.heldout)
-    mc_samples: int = 30  # MC dropout passes
-    abstain_rate: float = 0.012  # same rule as the served graph's threshold
-    cache: Path = Path("runs/posterior")
-    figures: Path | None = Path("docs")
-    seed: int = 0
-
 
 # --- metrics ---------------------------------------------------------------------------------
 
