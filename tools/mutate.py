@@ -72,7 +72,7 @@ GATE_T = ("tests/cnn/reader/test_gate.py",)
 GRAPH_T = (
     "tests/cnn/reader/test_posterior.py",
     "-k",
-    "laplace_torch or numpy_reference or rate_asked_for or dynamic_batch",
+    "laplace_torch or numpy_reference or rate_asked_for or dynamic_batch or calibration_digits_own",
 )
 POSTERIOR, GRAPH, GATE, PIPELINE = (
     "cnn/reader/posterior.py",

@@ -130,6 +130,22 @@ def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
     assert ((uncertainty >= 1) == (expected >= 1)).mean() >= 0.97
 
 
+def test_the_stored_median_and_threshold_are_the_calibration_digits_own(fitted):
+    """Recomputed from the paired calibration scores with the formulas written out here: each
+    digit's leave-one-out p-value #{all >= s} / n per score, Fisher's -2 sum log p, then the
+    median (not the mean: the surprise is right-skewed) and the line 10% of them lie above."""
+    fit = fitted["fit"]
+    columns = list(fit["calibration_scores"].values())
+    n = len(columns[0])
+    p = np.stack([(v[None, :] >= v[:, None]).sum(1) / n for v in columns], axis=1)
+    surprise = -2 * np.log(p).sum(1)
+    median = np.median(surprise)
+    assert abs(median - surprise.mean()) > 0.05 * median  # a mean would be told apart
+    assert fit["surprise_median"] == pytest.approx(median, rel=1e-9)
+    above = (surprise > fit["surprise_threshold"]).sum()
+    assert above == int(np.floor(SMALL["abstain_rate"] * n))
+
+
 @pytest.mark.slow
 def test_fit_posterior_abstains_on_the_rate_asked_for_on_new_drawn_digits(fitted, mnist_test):
     """Threshold chosen on drawn *validation* digits for 10%; drawn *test* digits (never seen)
