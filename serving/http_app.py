@@ -153,14 +153,23 @@ async def _prepare(item: Item, config: ServerConfig) -> np.ndarray | None | str:
     """MNIST-form pixels (None: no digit), or the one-line reason the image cannot be read."""
     if item.pixels is not None:
         return None if blank(item.pixels) else item.pixels
-    heavy = header_pixels(item.data or b"") > LIGHT_PIXELS
     try:
-        return await anyio.to_thread.run_sync(
-            _decode_and_preprocess, item, config, limiter=_limiters()[heavy]
-        )
+        return await in_lane(item, _decode_and_preprocess, config)
     except (ImageReadError, PreprocessError) as exc:
-        message = str(exc)
-        return message if item.name in message else f"{item.name}: {message}"
+        return named_reason(item, exc)
+
+
+async def in_lane(item: Item, work, *args):
+    """``work(item, *args)`` in a worker thread of the preprocessing lane the item's size
+    (read from its header) picks."""
+    heavy = header_pixels(item.data or b"") > LIGHT_PIXELS
+    return await anyio.to_thread.run_sync(work, item, *args, limiter=_limiters()[heavy])
+
+
+def named_reason(item: Item, exc: Exception) -> str:
+    """The one-line reason an item cannot be read, naming the item once."""
+    message = str(exc)
+    return message if item.name in message else f"{item.name}: {message}"
 
 
 def blank(pixels: np.ndarray) -> bool:

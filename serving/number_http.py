@@ -12,11 +12,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import anyio
 from fastapi import HTTPException, Request
 
-from serving.http_app import LIGHT_PIXELS, Backend, Item, _limiters, read_items
-from serving.images import ImageReadError, header_pixels, read_image
+from serving.http_app import Backend, Item, in_lane, named_reason, read_items
+from serving.images import ImageReadError, read_image
 from serving.number import number_record, read_number
 from serving.preprocess import PreprocessError
 
@@ -34,12 +33,10 @@ async def read_number_record(request: Request, backend: Backend) -> dict[str, An
         raise HTTPException(
             422, f"{ROUTE} reads an image of a number (PNG, JPEG, ...), not 28x28 pixels"
         )
-    heavy = header_pixels(item.data) > LIGHT_PIXELS
     try:
-        return await anyio.to_thread.run_sync(_read, item, backend, limiter=_limiters()[heavy])
+        return await in_lane(item, _read, backend)
     except (ImageReadError, PreprocessError) as exc:
-        message = str(exc)
-        raise HTTPException(422, message if item.name in message else f"{item.name}: {message}")
+        raise HTTPException(422, named_reason(item, exc)) from None
 
 
 def _read(item: Item, backend: Backend) -> dict[str, Any]:
