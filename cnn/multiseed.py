@@ -53,8 +53,10 @@ from cnn.train import (
     capture_step,
     checkpoint_state,
     epoch_order,
+    epoch_record,
     evaluate,
     load_data,
+    test_record,
     write_metrics,
 )
 from cnn.train_config import TrainConfig
@@ -180,28 +182,20 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
         curves = losses[:: config.log_every].T.tolist()
         for i, member in enumerate(configs):
             _load_member(members[i], params, buffers, i)
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "steps": steps,
-                "train_loss": loss_sums[i] / steps,
-                "train_accuracy": hit_sums[i] / (steps * batch),
-                "seconds": seconds,
-                "images_per_s": steps * batch / seconds,
-                "lr_end": scheduler.get_last_lr()[0],
-                "beta1_end": optimizer.param_groups[0]["betas"][0],
-                "loss_curve": curves[i],
-                "compiled": bool(capture and capture["compiled"]),
-                "stacked_seeds": list(seeds),
-                "stacked_images_per_s": n * steps * batch / seconds,
-            }
+            compiled = bool(capture and capture["compiled"])
+            record = epoch_record(
+                epoch + 1, steps, loss_sums[i] / steps, hit_sums[i] / (steps * batch), seconds,
+                steps * batch, optimizer, scheduler, curves[i], compiled,
+            )  # fmt: skip
+            record["stacked_seeds"] = list(seeds)
+            record["stacked_images_per_s"] = n * steps * batch / seconds
             if capture and epoch == start_epoch:
                 record["compile"] = capture
             record["validation_loss"], record["validation_accuracy"] = evaluate(
                 members[i], x_val, y_val
             )
             if epoch + 1 == n_epochs:
-                test_loss, test_acc = evaluate(members[i], x_test, y_test)
-                tests[i] = {"loss": test_loss, "accuracy": test_acc, "images": len(y_test)}
+                tests[i] = test_record(members[i], x_test, y_test)
             histories[i].append(record)
             out = Path(member.out)
             state = checkpoint_state(
@@ -222,8 +216,7 @@ def _train_stacked(configs: list[TrainConfig], device: torch.device, progress: b
     for i, member in enumerate(configs):
         if tests[i] is None:  # resumed a finished run
             _load_member(members[i], params, buffers, i)
-            loss, acc = evaluate(members[i], x_test, y_test)
-            tests[i] = {"loss": loss, "accuracy": acc, "images": len(y_test)}
+            tests[i] = test_record(members[i], x_test, y_test)
     return [
         _metrics(member, device, histories[i], tests[i], 1, batch)
         for i, member in enumerate(configs)

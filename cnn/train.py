@@ -96,6 +96,31 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     return loss / len(y), correct / len(y)
 
 
+def test_record(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """The test set's entry in metrics.json (evaluated once, after the last epoch)."""
+    loss, accuracy = evaluate(model, x, y)
+    return {"loss": loss, "accuracy": accuracy, "images": len(y)}
+
+
+def epoch_record(
+    epoch: int, steps: int, loss: float, accuracy: float, seconds: float, images: int,
+    optimizer: torch.optim.Optimizer, scheduler, curve: list[float], compiled: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One epoch's entry in metrics.json (validation added by the caller)."""
+    return {
+        "epoch": epoch,
+        "steps": steps,
+        "train_loss": loss,
+        "train_accuracy": accuracy,
+        "seconds": seconds,
+        "images_per_s": images / seconds,
+        "lr_end": scheduler.get_last_lr()[0],
+        "beta1_end": optimizer.param_groups[0]["betas"][0],
+        "loss_curve": curve,
+        "compiled": compiled,
+    }
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -390,26 +415,17 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
         loss_total = distributed.sum_over_ranks(losses.sum() * rank_batch, world).item()
         correct_total = distributed.sum_over_ranks(hits.sum(), world).item()
         curve = distributed.mean_over_ranks(losses, world)[:: config.log_every].tolist()
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "steps": steps,
-            "train_loss": loss_total / seen_total,
-            "train_accuracy": correct_total / seen_total,
-            "seconds": seconds,
-            "images_per_s": seen_total / seconds,
-            "lr_end": scheduler.get_last_lr()[0],
-            "beta1_end": optimizer.param_groups[0]["betas"][0],
-            "loss_curve": curve,
-            "compiled": bool(capture and capture["compiled"]),
-        }
+        record = epoch_record(
+            epoch + 1, steps, loss_total / seen_total, correct_total / seen_total, seconds,
+            seen_total, optimizer, scheduler, curve, bool(capture and capture["compiled"]),
+        )  # fmt: skip
         if capture and "recorded" not in capture:  # the epoch that paid for the capture
             capture["recorded"] = True
             record["compile"] = {k: v for k, v in capture.items() if k != "recorded"}
         if world.is_main:
             record["validation_loss"], record["validation_accuracy"] = evaluate(model, x_val, y_val)
             if epoch + 1 == n_epochs:  # the test set, once, after the last epoch
-                test_loss, test_acc = evaluate(model, x_test, y_test)
-                test = {"loss": test_loss, "accuracy": test_acc, "images": len(y_test)}
+                test = test_record(model, x_test, y_test)
             history.append(record)
             if progress:
                 print(
@@ -426,8 +442,7 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             write_metrics(out, config, device, history, test, world.size, rank_batch)
         distributed.barrier(world)
     if world.is_main and test is None:  # resumed a finished run that predates the test record
-        test_loss, test_acc = evaluate(model, x_test, y_test)
-        test = {"loss": test_loss, "accuracy": test_acc, "images": len(y_test)}
+        test = test_record(model, x_test, y_test)
     return _metrics(config, device, history, test, world.size, rank_batch)
 
 
