@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.logger import get_logger
-from streamlit_drawable_canvas import st_canvas
 
+from app_pages.canvas import CANVAS_SIZE, EMPTY, pen_canvas
 from serving import predictor as serving_predictor
 from serving.client import RemotePredictor, ServerError, server_url_from_env
 from serving.images import ImageReadError, preview, read_image
@@ -19,7 +19,6 @@ from serving.preprocess import PreprocessError
 # Timer starts as soon as the rerun that carries the new drawing reaches this page.
 started = time.perf_counter()
 
-CANVAS_SIZE = 280  # 10x MNIST's 28 pixels
 PREVIEW_SCALE = 6  # the 28x28 input is shown as 168x168 with hard pixel edges
 # A plain Vega-Lite spec: ~1 ms per redraw, where st.bar_chart builds an Altair chart (~10 ms).
 PROBABILITY_CHART = {
@@ -29,7 +28,6 @@ PROBABILITY_CHART = {
         "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]}},
     },
 }
-EMPTY = "The canvas is empty: draw a digit from 0 to 9 (big, in the middle)."
 FULL, COMPACT = "Full precision (fp32)", "Compact, faster (INT8)"  # the model choice's labels
 MODEL_HELP = (
     "Full precision: the trained network as it is (32-bit numbers). Compact: the same network "
@@ -196,16 +194,7 @@ with draw_col:
     # The caption also leaves room for the canvas's floating toolbar (upload, undo, redo, reset).
     st.caption("Draw one digit, big and centred. White on black, like MNIST.")
     st.space("small")
-    canvas = st_canvas(
-        stroke_width=stroke_width,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        width=CANVAS_SIZE,
-        height=CANVAS_SIZE,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"canvas-{st.session_state.canvas_version}",
-    )
+    canvas = pen_canvas(stroke_width, f"canvas-{st.session_state.canvas_version}")
     # A new key mounts a fresh, empty canvas (the canvas toolbar's undo and reset work too).
     st.button("Clear", icon=":material/delete:", on_click=clear_canvas)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image, ImageDraw
-from streamlit_drawable_canvas import st_canvas
 
+from app_pages.canvas import pen_canvas
 from serving.number import EMPTY, NumberResult, read_number
 from serving.predictor import Predictor
 
@@ -54,16 +54,7 @@ def show(predictor: Predictor, stroke_width: int, version: int) -> None:
     """The wide canvas and, once something is drawn, what the reader made of it."""
     st.caption("Write a number: digits side by side, left to right, a little space between.")
     st.space("small")
-    canvas = st_canvas(
-        stroke_width=stroke_width,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        width=WIDTH,
-        height=HEIGHT,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"number-canvas-{version}",
-    )
+    canvas = pen_canvas(stroke_width, f"number-canvas-{version}", width=WIDTH, height=HEIGHT)
     image = canvas.image_data
     if image is None:
         st.info(EMPTY_TEXT)

@@ -13,15 +13,13 @@ import time
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
+from app_pages.canvas import EMPTY, pen_canvas
 from serving.adapt import Reader, Teacher
 from serving.preprocess import PreprocessError, to_mnist
 from serving.session import DEFAULT_MODEL, ModelError
 
-CANVAS_SIZE = 280
 MIN_EXAMPLES = 3  # "Use my reader" needs at least this many drawings
-EMPTY = "The canvas is empty: draw a digit from 0 to 9 (big, in the middle)."
 
 
 @st.cache_resource(show_spinner="Loading the reader ...")
@@ -140,16 +138,7 @@ with st.sidebar:
 
 draw_col, read_col = st.columns([1, 1], gap="large")
 with draw_col:
-    canvas = st_canvas(
-        stroke_width=stroke_width,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        width=CANVAS_SIZE,
-        height=CANVAS_SIZE,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"teach-canvas-{st.session_state.teach_canvas}",
-    )
+    canvas = pen_canvas(stroke_width, f"teach-canvas-{st.session_state.teach_canvas}")
     digit = st.radio("Which digit did you draw?", list(range(10)), horizontal=True, index=None)
     st.button("Clear", icon=":material/delete:", on_click=clear_canvas)
 
