@@ -38,6 +38,7 @@ from cnn.checkpoint import (
 )
 from cnn.data import load_mnist
 from cnn.files import atomic_write
+from cnn.graphed import GraphedStep, portable_optimizer_state, record_step
 from cnn.model import DigitCNN
 from cnn.splits import train_validation_indices
 from cnn.train_config import RECIPES, RESUME_KEYS, TrainConfig, recipe_config
@@ -114,7 +115,7 @@ def epoch_record(
         "train_accuracy": accuracy,
         "seconds": seconds,
         "images_per_s": images / seconds,
-        "lr_end": scheduler.get_last_lr()[0],
+        "lr_end": float(scheduler.get_last_lr()[0]),  # a tensor when the step is recorded
         "beta1_end": optimizer.param_groups[0]["betas"][0],
         "loss_curve": curve,
         "compiled": compiled,
@@ -187,7 +188,8 @@ def make_forward(net: torch.nn.Module, config: TrainConfig, device: torch.device
 
     def forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xb = augment_step(xb, config)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        # no cast cache: a recorded CUDA graph (cnn.graphed) must recast the live weights
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
             logits = net(xb)
         return F.cross_entropy(logits.float(), yb), (logits.argmax(-1) == yb).sum()
 
@@ -267,6 +269,22 @@ def capture_step(forward, device: torch.device, backend: str, warmup) -> tuple[A
         info["note"] = f"--compile unavailable here ({reason}); training eagerly"
         print(f"note: {info['note']}", file=sys.stderr)
     return forward, info
+
+
+def _record_or_compile(forward, model, optimizer, train_set, batch, steps_per_epoch, config, world):
+    """(recorded step or None, what --compile did): the whole step as one CUDA graph where it
+    can be recorded (cnn.graphed), else ``capture_step`` (its "forward" key: the step to call)."""
+    graphed, info = record_step(
+        forward, model, optimizer, *train_set, batch, steps_per_epoch,
+        config.compile_backend, world.distributed,
+    )  # fmt: skip
+    if graphed is not None:
+        return graphed, info
+    if world.device.type == "cuda":  # say why the whole step was not recorded
+        print(f"note: whole-step CUDA graph unavailable ({info['why_not']})", file=sys.stderr)
+    warm = _warmup(optimizer, *train_set, batch)
+    forward, capture = capture_step(forward, world.device, config.compile_backend, warm)
+    return None, {**capture, "forward": forward}
 
 
 def _check(config: TrainConfig) -> None:
@@ -369,21 +387,26 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
 
     forward = make_forward(net, config, device)
     capture: dict[str, Any] | None = None
+    graphed: GraphedStep | None = None
     for epoch in range(start_epoch, n_epochs):
         torch.manual_seed(epoch_seed(config.seed, epoch) + 7919 * world.rank)  # noise per rank
         order = epoch_order(len(y_train), config.seed, epoch, device, world.size, world.rank)
         steps = min(steps_per_epoch, total_steps - step_count)
         net.train()
         if config.compile and capture is None:  # once, untimed, after the epoch's seeding
-            forward, capture = capture_step(
-                forward,
-                device,
-                config.compile_backend,
-                _warmup(optimizer, x_train, y_train, rank_batch),
-            )
+            graphed, capture = _record_or_compile(
+                forward, model, optimizer, (x_train, y_train), rank_batch, steps_per_epoch,
+                config, world,
+            )  # fmt: skip
+            if graphed is None:
+                forward = capture.pop("forward")
         t0 = time.perf_counter()
-        losses = torch.zeros(steps, device=device)
-        hits = torch.zeros(steps, device=device, dtype=torch.long)
+        if graphed is not None:  # the recorded step keeps its own buffers
+            graphed.begin_epoch(order, steps)
+            losses, hits = graphed.losses, graphed.hits
+        else:
+            losses = torch.zeros(steps, device=device)
+            hits = torch.zeros(steps, device=device, dtype=torch.long)
         bar = tqdm(
             range(steps),
             desc=f"epoch {epoch + 1}/{n_epochs}",
@@ -392,16 +415,19 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             file=sys.stderr,
         )
         for step in bar:
-            idx = order[step * rank_batch : (step + 1) * rank_batch]
-            optimizer.zero_grad(set_to_none=True)
-            if capture and capture["compiled"] and device.type == "cuda":
-                torch.compiler.cudagraph_mark_step_begin()
-            loss, hit = forward(x_train[idx], y_train[idx])
-            loss.backward()
-            optimizer.step()
+            if graphed is not None:
+                graphed.step()
+            else:
+                idx = order[step * rank_batch : (step + 1) * rank_batch]
+                optimizer.zero_grad(set_to_none=True)
+                if capture and capture["compiled"] and device.type == "cuda":
+                    torch.compiler.cudagraph_mark_step_begin()
+                loss, hit = forward(x_train[idx], y_train[idx])
+                loss.backward()
+                optimizer.step()
+                losses[step] = loss.detach()
+                hits[step] = hit
             scheduler.step()
-            losses[step] = loss.detach()
-            hits[step] = hit
             if progress and (step % 20 == 0 or step == steps - 1):
                 bar.set_postfix(
                     loss=f"{losses[: step + 1].mean().item():.4f}",
@@ -409,6 +435,10 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
                 )
             if progress and epoch == start_epoch and step == 20:  # synced by .item() above
                 _print_estimate(step + 1, total_steps - step_count, rank_batch * world.size, t0)
+        if graphed is not None:
+            losses, hits = graphed.results(steps)
+        if device.type == "cuda":  # the epoch's time includes its queued GPU work
+            torch.cuda.synchronize(device)
         step_count += steps
         seconds = time.perf_counter() - t0
         seen_total = steps * rank_batch * world.size
@@ -435,7 +465,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
                 )
             state = checkpoint_state(
                 config, epoch + 1, step_count, history, test,
-                model.state_dict(), optimizer.state_dict(), scheduler.state_dict(),
+                model.state_dict(), portable_optimizer_state(optimizer.state_dict()),
+                scheduler.state_dict(),
                 device, world.size,
             )  # fmt: skip
             save_checkpoint(ckpt_path, state)

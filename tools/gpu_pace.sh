@@ -2,7 +2,8 @@
 # Training at the GPU's pace (issue 24), measured once on a lent GPU, in under 6 minutes.
 #
 #   (a) the README's shipped-model command, eager: python -m cnn train --epochs 12 --seed 0
-#   (b) the same with --compile (the step captured once: torch.compile, CUDA graphs)
+#   (b) the same with --compile (the whole step recorded once as a CUDA graph, cnn/graphed.py,
+#       its forward fused by inductor), (b2) the same with the forward as written
 #   (c) --seeds 0,1,2,3,4 stacked in one process, 12 epochs (time vs one seed)
 #   (d) python -m cnn bench --time-to 0.99 (compiled), and if time is left (e) the same eager,
 #   (f) bench --pace: one step eager vs compiled vs 5 seeds stacked, images/s (in the log)
@@ -84,6 +85,8 @@ step a_eager "${TIMEOUTS[0]}" "" "$PY" -m cnn train "${TRAIN[@]}" --seed 0 --qui
     "${DEVICE[@]}" --out "$RUNS/a_eager"
 step b_compile "${TIMEOUTS[1]}" "" "$PY" -m cnn train "${TRAIN[@]}" --seed 0 --quiet \
     "${DEVICE[@]}" "${COMPILE[@]}" --out "$RUNS/b_compile"
+step b2_compile_eager_forward "${TIMEOUTS[1]}" "" "$PY" -m cnn train "${TRAIN[@]}" --seed 0 \
+    --quiet "${DEVICE[@]}" --compile --compile-backend eager --out "$RUNS/b2_compile_eager_forward"
 step c_seeds "${TIMEOUTS[2]}" "" "$PY" -m cnn train "${TRAIN[@]}" --seeds 0,1,2,3,4 --quiet \
     "${DEVICE[@]}" --out "$RUNS/c_seeds"
 step d_time_to "${TIMEOUTS[3]}" "$OUT/d_time_to.json" "$PY" -m cnn bench "${TIME_TO[@]}" \
@@ -127,9 +130,10 @@ def run_summary(metrics):
 
 
 summary = {"wall": {}, "runs": {}}
-for name in ("a_eager", "b_compile", "c_seeds", "d_time_to", "e_time_to_eager", "f_pace"):
+for name in ("a_eager", "b_compile", "b2_compile_eager_forward", "c_seeds", "d_time_to",
+             "e_time_to_eager", "f_pace"):
     summary["wall"][name] = load(runs / f"{name}.wall")
-for name in ("a_eager", "b_compile"):
+for name in ("a_eager", "b_compile", "b2_compile_eager_forward"):
     metrics = load(runs / name / "metrics.json")
     if metrics:
         (out / f"{name}.json").write_text(json.dumps(metrics, indent=1))
