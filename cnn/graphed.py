@@ -202,6 +202,9 @@ def record_step(
     if reason is not None:
         return None, {**info, "why_not": reason}
     make_capturable(optimizer, x_train.device)
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fallback_random = True  # dropout/augmentation: eager's generator, as eager
     candidates = [("eager", forward)]
     if backend != "eager":
         candidates.insert(0, (backend, torch.compile(forward, backend=backend, dynamic=False)))
