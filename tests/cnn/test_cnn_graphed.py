@@ -87,8 +87,30 @@ def _curve(out: Path) -> np.ndarray:
     return np.concatenate([e["loss_curve"] for e in metrics["epochs"]])
 
 
+class _CrashAfterFirstEpoch(Exception):
+    pass
+
+
+def _train_until_crash(config: TrainConfig, monkeypatch) -> None:
+    """``config``'s run stopped right after its first checkpoint, as a crash would stop it."""
+    import cnn.train as train_module
+
+    real = train_module.save_checkpoint
+
+    def save_then_crash(path, state):
+        real(path, state)
+        raise _CrashAfterFirstEpoch
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(_CrashAfterFirstEpoch):
+        train(config, progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real)
+
+
+# Measured on an H200 (torch 2.11 + CUDA 13), 64 steps: eager forward 4.2e-3 (bf16 kernels
+# chosen afresh under capture, fused vs foreach Adam); a different seed differs by ~0.1-1.
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device (the lent GPU)")
-@pytest.mark.parametrize(("backend", "tolerance"), [("eager", 2e-3), ("inductor", 5e-2)])
+@pytest.mark.parametrize(("backend", "tolerance"), [("eager", 1e-2), ("inductor", 5e-2)])
 def test_recorded_step_follows_the_eager_step(tmp_path: Path, backend: str, tolerance: float):
     eager, recorded = tmp_path / "eager", tmp_path / "recorded"
     a_metrics = train(TrainConfig(out=str(eager), **EXACT), progress=False)
@@ -105,28 +127,33 @@ def test_recorded_step_follows_the_eager_step(tmp_path: Path, backend: str, tole
     assert b[-1] < b[0] / 4  # it learned
     assert abs(a_metrics["test_accuracy"] - b_metrics["test_accuracy"]) <= 0.005
     assert isinstance(first["lr_end"], float)
-    # what it wrote is any run's checkpoint: loads, and resumes eagerly
     model, state = load_checkpoint_model(recorded / "checkpoint.pt")
     assert isinstance(state["optimizer"]["param_groups"][0]["lr"], float)
-    more = dict(EXACT, epochs=3)
-    train(TrainConfig(out=str(recorded), resume=True, **more), progress=False)
-    assert read_checkpoint(recorded / "checkpoint.pt")["epoch"] == 3
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device (the lent GPU)")
-def test_recorded_step_resumes_a_run_exactly_where_it_stopped(tmp_path: Path):
+def test_a_recorded_run_resumes_eagerly(tmp_path: Path, monkeypatch):
+    """A recorded run's checkpoint is any run's: stopped after epoch 1, resumed without
+    --compile, it ends where the eager run ends."""
+    eager, recorded = tmp_path / "eager", tmp_path / "recorded"
+    train(TrainConfig(out=str(eager), **EXACT), progress=False)
+    _train_until_crash(
+        TrainConfig(out=str(recorded), compile=True, compile_backend="eager", **EXACT), monkeypatch
+    )
+    train(TrainConfig(out=str(recorded), resume=True, **EXACT), progress=False)
+    assert read_checkpoint(recorded / "checkpoint.pt")["epoch"] == 2
+    a, b = _curve(eager), _curve(recorded)
+    assert len(a) == len(b) and np.abs(a - b).max() <= 1e-2, np.abs(a - b).max()
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device (the lent GPU)")
+def test_recorded_step_resumes_a_run_exactly_where_it_stopped(tmp_path: Path, monkeypatch):
     """Epoch 2 of a recorded run resumed from epoch 1 = epoch 2 of the uninterrupted one (dropout
     and augmentation ON: the graph draws from the generator each epoch reseeds)."""
-    noisy = dict(EXACT, augment=True, dropout=0.5)
+    noisy = dict(EXACT, augment=True, dropout=0.5, compile=True, compile_backend="eager")
     whole, split = tmp_path / "whole", tmp_path / "split"
-    train(TrainConfig(out=str(whole), compile=True, compile_backend="eager", **noisy), False)
-    train(
-        TrainConfig(out=str(split), compile=True, compile_backend="eager", **dict(noisy, epochs=1)),
-        False,
-    )
-    train(
-        TrainConfig(out=str(split), compile=True, compile_backend="eager", resume=True, **noisy),
-        False,
-    )
+    train(TrainConfig(out=str(whole), **noisy), progress=False)
+    _train_until_crash(TrainConfig(out=str(split), **noisy), monkeypatch)
+    train(TrainConfig(out=str(split), resume=True, **noisy), progress=False)
     a, b = _curve(whole), _curve(split)
-    assert np.abs(a - b).max() <= 2e-3, np.abs(a - b).max()
+    assert len(a) == len(b) and np.abs(a - b).max() <= 1e-2, np.abs(a - b).max()
