@@ -64,12 +64,15 @@ class UncertaintyConfig:
 
 @dataclass(frozen=True)
 class NumberEvalConfig:
-    """How many numbers per canvas and the seed that picks writers, digits and gaps."""
+    """How many numbers per canvas and the seed that picks writers, digits and gaps.
+    development: writers of the development tag (tune the splitter on these), not the
+    evaluation's (report only)."""
 
     count: int = 200
     seed: int = 0
     min_digits: int = 2
     max_digits: int = 4
+    development: bool = False
 
     def __post_init__(self) -> None:
         if self.count < 1:

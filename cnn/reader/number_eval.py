@@ -9,6 +9,10 @@ write), close (0.04-0.15: a thick pen makes some touch), and touching (-0.04-0.0
 neighbours meet or overlap, for every pair of the number).
 
 Each drawing is read exactly, read as a wrong number, or not answered (null, with a reason).
+
+``NumberEvalConfig(development=True)`` (``--development``) draws the same kind of numbers by
+writers of DEVELOPMENT_TAG instead: the splitter's thresholds are tuned on those, and the
+evaluation's writers are only read to report.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from cnn.reader.configs import NumberEvalConfig  # defined in configs.py (light,
 from serving.number import Reader, read_number
 
 NUMBER_TAG = 0x22E7A1  # seeds writers that draw nowhere else
+DEVELOPMENT_TAG = 0x22DE7  # the development writers: tune on these, never on NUMBER_TAG's
 CANVASES = ((560, 280), (280, 280))
 # (name, lowest gap, highest gap, share of the drawings)
 GAPS = (("spaced", 0.15, 0.4, 0.5), ("close", 0.04, 0.15, 0.25), ("touching", -0.04, 0.02, 0.25))
@@ -44,13 +49,14 @@ class Drawing:
 def drawings(config: NumberEvalConfig) -> Iterator[Drawing]:
     """The evaluation drawings, reproducible from config.seed; each by a new writer."""
     shares = np.array([share for *_, share in GAPS])
+    tag = DEVELOPMENT_TAG if config.development else NUMBER_TAG
     for c, canvas in enumerate(CANVASES):
         counts = np.floor(shares / shares.sum() * config.count).astype(int)
         counts[0] += config.count - counts.sum()
         k = 0
         for (name, low, high, _), n in zip(GAPS, counts, strict=True):
             for _ in range(n):
-                rng = np.random.default_rng([config.seed, NUMBER_TAG, c, k])
+                rng = np.random.default_rng([config.seed, tag, c, k])
                 k += 1
                 size = int(rng.integers(config.min_digits, config.max_digits + 1))
                 truth = "".join(str(d) for d in rng.integers(0, 10, size))
@@ -89,7 +95,11 @@ def evaluate(
     rows = [_row(canvas, gaps, c) for (canvas, gaps), c in counts.items()]
     pooled = sum(counts.values(), Counter())
     return {
-        "config": {"count": config.count, "seed": config.seed},
+        "config": {
+            "count": config.count,
+            "seed": config.seed,
+            "writers": "development" if config.development else "evaluation",
+        },
         "rows": rows,
         "pooled": _row("all", "all", pooled),
         "null_reasons": dict(reasons.most_common()),

@@ -25,6 +25,11 @@ def add_parser(sub: argparse._SubParsersAction, formatter: type[argparse.HelpFor
     )
     p.add_argument("--count", type=int, default=d.count, help="numbers per canvas")
     p.add_argument("--seed", type=int, default=d.seed, help="picks writers, digits and gaps")
+    p.add_argument(
+        "--development",
+        action="store_true",
+        help="writers of the development tag (tune on these) instead of the evaluation's",
+    )
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the served ONNX model")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(posterior_command=run)  # dispatched like the reader's other commands
@@ -37,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from serving.cli_groups import bar_callback
     from serving.predictor import Predictor
 
-    config = NumberEvalConfig(count=args.count, seed=args.seed)
+    config = NumberEvalConfig(count=args.count, seed=args.seed, development=args.development)
     reader = Predictor(args.model, intra_op_threads=1)
     with tqdm(desc="numbers", unit="drawing", disable=args.json, leave=False) as bar:
         result = evaluate(reader, config, progress=bar_callback(bar))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"model: {args.model}\n")
+    print(f"model: {args.model}, {result['config']['writers']} writers\n")
     print(format_table(result))
     print(f"\nnot answered, by reason: {result['null_reasons']}")
     print(f"median {result['median_ms']:.0f} ms per drawing (one thread)")

@@ -40,3 +40,15 @@ def test_table_and_config_checks():
     assert table.splitlines()[-1] == "| all | all | 4 | 75.0% | 0.0% | 25.0% |"
     with pytest.raises(ValueError, match="count"):
         NumberEvalConfig(count=0)
+
+
+def test_development_writers_are_not_the_evaluation_writers():
+    """The splitter is tuned on the development tag's writers: none of them is an evaluation's."""
+    assert number_eval.DEVELOPMENT_TAG != number_eval.NUMBER_TAG
+    evaluation = list(drawings(NumberEvalConfig(count=4)))
+    development = list(drawings(NumberEvalConfig(count=4, development=True)))
+    assert [d.canvas for d in development] == [d.canvas for d in evaluation]
+    assert [d.gaps for d in development] == [d.gaps for d in evaluation]
+    assert not any(
+        np.array_equal(a.image, b.image) for a, b in zip(evaluation, development, strict=True)
+    )
