@@ -91,14 +91,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="capture the training step once with torch.compile (CUDA graphs on CUDA; "
-        "falls back to eager with a note where it cannot)",
+        help="record the training step once: on CUDA the whole step (forward, backward, Adam) "
+        "as one CUDA graph, ~10x the eager pace on an H200; on CPU torch.compile; falls back "
+        "with a one-line note where it cannot",
     )
     p.add_argument(
         "--compile-backend",
         choices=["inductor", "aot_eager", "eager"],
         default=d.compile_backend,
-        help="torch.compile backend (aot_eager: the capture path without code generation)",
+        help="torch.compile backend for the step's forward (eager: as written, no compile "
+        "time; aot_eager: the capture path without code generation)",
     )
     p.add_argument(
         "--seeds",
