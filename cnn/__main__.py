@@ -103,6 +103,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "time; aot_eager: the capture path without code generation)",
     )
     p.add_argument(
+        "--outlier-exposure",
+        metavar="PROXIES.npy",
+        default=None,
+        help="non-digit proxies [N, 28, 28] seen beside every batch by a training-only "
+        "'is it a digit?' output on fc1 (cnn/outlier_exposure.py); the exported network is "
+        "unchanged",
+    )
+    p.add_argument("--oe-weight", type=float, default=d.oe_weight, help="its loss weight")
+    p.add_argument("--oe-batch", type=positive_int, default=d.oe_batch, help="proxies per step")
+    p.add_argument(
         "--seeds",
         default=None,
         metavar="S1,S2,...",
@@ -323,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 compile=args.compile,
                 compile_backend=args.compile_backend,
+                outlier_exposure=args.outlier_exposure,
+                oe_weight=args.oe_weight,
+                oe_batch=args.oe_batch,
             )
             if args.seeds is not None:
                 return _train_seeds(config, args)

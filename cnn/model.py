@@ -30,6 +30,12 @@ class DigitCNN(nn.Module):
         h2 = F.relu(self.conv2(F.max_pool2d(h1, 2)))
         return [h1, h2]
 
+    def fc1_features(self, x: torch.Tensor) -> torch.Tensor:
+        """fc1's activations (after ReLU, before dropout): the reader's feature space."""
+        x = F.max_pool2d(F.relu(self.conv1(normalize(x))), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc1(x.flatten(1)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.conv1(normalize(x))), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)

@@ -40,6 +40,7 @@ from cnn.data import load_mnist
 from cnn.files import atomic_write
 from cnn.graphed import GraphedStep, portable_optimizer_state, record_step
 from cnn.model import DigitCNN
+from cnn.outlier_exposure import OutlierExposure, load_proxies
 from cnn.splits import train_validation_indices
 from cnn.train_config import RECIPES, RESUME_KEYS, TrainConfig, recipe_config
 
@@ -178,20 +179,38 @@ def augment_step(xb: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     return xb
 
 
-def make_forward(net: torch.nn.Module, config: TrainConfig, device: torch.device):
+def make_forward(
+    net: torch.nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    oe: OutlierExposure | None = None,
+):
     """The captured part of a training step: (images, labels) -> (mean loss, correct count).
 
     Augmentation, the bf16 forward (CUDA) and the loss; backward and Adam run after it. The
-    count stays a tensor: no host sync inside a step.
+    count stays a tensor: no host sync inside a step. ``oe``: proxies join the batch (augmented
+    alike) and the auxiliary "is it a digit?" loss is added (cnn.outlier_exposure); ``net`` is
+    then the DigitCNN itself.
     """
     amp = device.type == "cuda"
 
     def forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        digits = xb.shape[0]
+        if oe is not None:
+            xb = torch.cat([xb, oe.sample()])
         xb = augment_step(xb, config)
         # no cast cache: a recorded CUDA graph (cnn.graphed) must recast the live weights
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
-            logits = net(xb)
-        return F.cross_entropy(logits.float(), yb), (logits.argmax(-1) == yb).sum()
+            if oe is None:
+                logits = net(xb)
+            else:
+                features = net.fc1_features(xb)
+                logits = net.fc2(net.dropout(features[:digits]))
+                extra = oe.loss(features, digits)
+        loss = F.cross_entropy(logits.float(), yb)
+        if oe is not None:
+            loss = loss + extra
+        return loss, (logits.argmax(-1) == yb).sum()
 
     return forward
 
@@ -362,8 +381,15 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
 
     torch.manual_seed(config.seed)
     model = DigitCNN(dropout=config.dropout).to(device)
+    oe = None
+    if config.outlier_exposure:
+        if world.distributed:
+            raise ValueError("--outlier-exposure runs in one process; drop torchrun for it")
+        proxies = load_proxies(config.outlier_exposure, device)
+        oe = OutlierExposure(proxies, config.oe_weight, config.oe_batch).to(device)
+    trainable = model if oe is None else torch.nn.ModuleList([model, oe.head])
     fused = config.compile and device.type == "cuda"  # the captured step's one-kernel Adam
-    optimizer, scheduler = build_optimizer(model, config, total_steps, fused=fused)
+    optimizer, scheduler = build_optimizer(trainable, config, total_steps, fused=fused)
     history: list[dict[str, Any]] = []
     start_epoch, step_count, test = 0, 0, None
     ckpt_path = out / CHECKPOINT
@@ -373,6 +399,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
         if "optimizer" not in state:
             raise CheckpointError(f"{ckpt_path} holds weights only; it cannot be resumed.")
         model.load_state_dict(state["model"])
+        if oe is not None:
+            oe.head.load_state_dict(state["oe_head"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
@@ -385,7 +413,7 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    forward = make_forward(net, config, device)
+    forward = make_forward(net, config, device, oe)
     capture: dict[str, Any] | None = None
     graphed: GraphedStep | None = None
     for epoch in range(start_epoch, n_epochs):
@@ -395,7 +423,7 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
         net.train()
         if config.compile and capture is None:  # once, untimed, after the epoch's seeding
             graphed, capture = _record_or_compile(
-                forward, model, optimizer, (x_train, y_train), rank_batch, steps_per_epoch,
+                forward, trainable, optimizer, (x_train, y_train), rank_batch, steps_per_epoch,
                 config, world,
             )  # fmt: skip
             if graphed is None:
@@ -469,6 +497,8 @@ def _train(config: TrainConfig, world, out: Path, progress: bool) -> dict[str, A
                 scheduler.state_dict(),
                 device, world.size,
             )  # fmt: skip
+            if oe is not None:  # training-only: resumable, never exported
+                state["oe_head"] = oe.head.state_dict()
             save_checkpoint(ckpt_path, state)
             write_metrics(out, config, device, history, test, world.size, rank_batch)
         distributed.barrier(world)

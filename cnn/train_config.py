@@ -23,7 +23,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 # Settings a resumed run must share with the checkpoint it continues.
 RESUME_KEYS = (
     "recipe", "epochs", "steps", "seed", "batch_size", "lr", "schedule", "beta1", "limit",
-    "augment", "dropout", "validation_size",
+    "augment", "dropout", "validation_size", "outlier_exposure", "oe_weight", "oe_batch",
 )  # fmt: skip
 
 
@@ -49,6 +49,12 @@ class TrainConfig:
     log_every: int = 10  # steps between entries of the training-loss curve
     compile: bool = False  # capture the step with torch.compile (CUDA graphs on CUDA)
     compile_backend: str = "inductor"  # aot_eager/eager: the capture path without codegen
+    # Outlier exposure: a .npy of non-digit proxies (float [N, 28, 28] in [0, 1], ink high, e.g.
+    # cnn.reader.proxies) seen beside every batch by an auxiliary "is it a digit?" output on fc1
+    # (cnn.train.OE_HEAD): it shapes the trunk's features; the exported network is unchanged.
+    outlier_exposure: str | None = None
+    oe_weight: float = 0.5  # weight of the auxiliary loss beside the digits' cross-entropy
+    oe_batch: int = 64  # proxies per step
     command: str = field(default_factory=lambda: shlex.join(["python", "-m", "cnn", *sys.argv[1:]]))
 
 

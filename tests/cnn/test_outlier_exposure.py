@@ -1,0 +1,76 @@
+"""``cnn train --outlier-exposure``: proxies beside every batch teach a training-only "is it a
+digit?" output on fc1; the exported network is the course's, unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cnn.__main__ import main
+from cnn.model import DigitCNN
+from cnn.outlier_exposure import OutlierExposure, load_proxies
+from cnn.train import TrainConfig, load_checkpoint_model, read_checkpoint, train
+
+pytestmark = pytest.mark.slow
+
+
+def _proxies(path: Path, count: int = 400, seed: int = 0) -> np.ndarray:
+    """Stand-in non-digits unlike MNIST: 2-4 random straight bars and blobs, uint8."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((count, 28, 28), np.uint8)
+    for image in out:
+        for _ in range(rng.integers(2, 5)):
+            r, c = rng.integers(2, 22, size=2)
+            h, w = (rng.integers(2, 6), rng.integers(6, 20))[:: rng.choice([1, -1])]
+            image[r : r + h, c : c + w] = 255
+    np.save(path, out)
+    return out
+
+
+def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def test_the_auxiliary_output_learns_digits_from_proxies(tmp_path: Path, one_torch_thread):
+    train_file, held_out = tmp_path / "train.npy", tmp_path / "held.npy"
+    _proxies(train_file, seed=0)
+    unseen = _proxies(held_out, count=200, seed=1)
+    out = tmp_path / "run"
+    settings = dict(
+        epochs=2, limit=1024, batch_size=64, validation_size=500, test_limit=500, device="cpu",
+        outlier_exposure=str(train_file), oe_batch=32,
+    )  # fmt: skip
+    metrics = train(TrainConfig(out=str(out), **settings), progress=False)
+    assert metrics["test_accuracy"] > 0.7  # the digits are still learned
+    state = read_checkpoint(out / "checkpoint.pt")
+    head = torch.nn.Linear(1024, 1)
+    head.load_state_dict(state["oe_head"])
+    model, _ = load_checkpoint_model(out / "checkpoint.pt")  # the course's network, as always
+    assert set(model.state_dict()) == set(DigitCNN().state_dict())
+    from cnn.data import load_mnist
+
+    test = load_mnist("test")
+    digits = torch.from_numpy(test.images[:200].astype(np.float32) / 255).unsqueeze(1)
+    with torch.no_grad():
+        score = lambda x: head(model.fc1_features(x)).squeeze(1).numpy()  # noqa: E731
+        on_digits = score(digits)
+        on_unseen = score(torch.from_numpy(unseen.astype(np.float32) / 255).unsqueeze(1))
+    assert _auroc(on_digits, on_unseen) > 0.95  # unseen proxies of the same kind: told apart
+    # resumable like any run (the head comes back from the checkpoint)
+    train(TrainConfig(out=str(out), resume=True, **dict(settings, epochs=2)), progress=False)
+
+
+def test_bad_proxy_files_are_one_clear_line(tmp_path: Path, capsys):
+    missing = tmp_path / "none.npy"
+    argv = ["train", "--limit", "128", "--outlier-exposure", str(missing), "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "r"), "--epochs", "1"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((5, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(5, 32, 32\); expected \[N, 28, 28\]"):
+        load_proxies(wrong, torch.device("cpu"))
+    with pytest.raises(ValueError, match="oe_weight must be positive"):
+        OutlierExposure(torch.zeros(3, 1, 28, 28), weight=0.0, batch=4)
