@@ -377,6 +377,7 @@ def metadata(model_path: Path, fit: dict, config: PosteriorConfig, extra: dict) 
     if "oe" in parts:
         settings["oe"] = {
             "hidden": parts["oe"].hidden,
+            "members": parts["oe"].members,
             "epochs": parts["oe"].epochs,
             "proxies": config.proxies,
             "proxy_source": parts["oe_source"],

@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from cnn.reader.fonts import font_group, fonts_with
 from serving.preprocess import to_mnist
@@ -48,9 +48,24 @@ GLYPHS = (
     "БГДЖИЛПФЦШЩЭЮЯгджилпфцшщэюя"
     "∀∂∃∇∈∏∑√∞∫≈≠≤≥⊂⊃⊕⊗§¶©®€£¥¢±×÷←→↑↓↔⇒♪♫"
 )  # fmt: skip
-KINDS = ("shuffled", "overlaid", "crop", "polygon", "zigzag", "grid", "arcs", "glyph")
-WEIGHTS = (0.15, 0.15, 0.08, 0.12, 0.1, 0.08, 0.12, 0.2)
-VERSION = 1  # bump when a generator changes: the cache is keyed by it
+# Latin letters for the ``latin`` kind, typed in the proxies' fonts only. Left out: the letters
+# that *are* a digit when written (O o Q D: 0; I l i j: 1), which no reader could refuse without
+# refusing the digit. ``lookalike`` types only S s Z z (a 5 and a 2 to a 28x28 reader unless
+# it sees many of them: a drawn S was shown as a 5 in 98% of the app's drawings).
+LATIN = "ABCEFGHJKLMNPRSTUVWXYZabcdefghkmnpqrstuvwxyz"
+LOOKALIKE = "SsZz"
+KINDS = (
+    "shuffled", "overlaid", "crop", "polygon", "zigzag", "grid", "arcs", "glyph", "latin",
+    "lookalike", "doodle",
+)  # fmt: skip
+# Relative weights (per 30,000 proxies): the first eight as in version 1 (20,000), plus 4,000
+# Latin letters, 3,000 look-alike letters and 3,000 doodles.
+WEIGHTS = tuple(
+    np.array([3000, 3000, 1600, 2400, 2000, 1600, 2400, 4000, 4000, 3000, 3000]) / 30_000
+)
+# bump when a generator changes: the cache is keyed by it (2 was a curve/coil kind, not shipped;
+# 3: Latin letters, look-alike letters and doodles)
+VERSION = 3
 CACHE = Path("runs/proxies")  # 20,000 take ~2 minutes on an idle core; kept once made
 
 
@@ -201,6 +216,77 @@ def glyph(rng: np.random.Generator) -> np.ndarray:
     return _big(np.asarray(image), rng)
 
 
+def latin(rng: np.random.Generator, letters: str = LATIN) -> np.ndarray:
+    """A Latin letter of ``letters`` in a proxies' font, its strokes made even like a pen's (bold
+    faces thinned, others thickened a little at random), sheared and turned a little."""
+    char = str(rng.choice(list(letters)))
+    usable = fonts_with(font_group("proxies"), char)
+    path = usable[rng.integers(len(usable))] if usable else None
+    font = _font(path) if path is not None else ImageFont.load_default(72)
+    left, top, right, bottom = font.getbbox(char)
+    image = Image.new("L", (right - left + 24, bottom - top + 24))
+    ImageDraw.Draw(image).text((12 - left, 12 - top), char, fill=255, font=font)
+    if path is not None and "Bold" in path.name:
+        image = image.filter(ImageFilter.MinFilter(3))
+    grow = int(rng.choice([0, 0, 3, 5]))
+    if grow:
+        image = image.filter(ImageFilter.MaxFilter(grow))
+    shear = rng.normal(0, 0.15)
+    image = image.transform(
+        (image.width + int(abs(shear) * image.height), image.height),
+        Image.Transform.AFFINE,
+        (1, shear, -max(shear, 0) * image.height, 0, 1, 0),
+        resample=Image.Resampling.BICUBIC,
+    )
+    image = image.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BICUBIC, expand=True)
+    return _big(np.asarray(image), rng)
+
+
+def _loop(rng: np.random.Generator, centre, radius, start: float, sweep: float) -> np.ndarray:
+    """A hand-drawn elliptic arc: its radius wobbles smoothly (a few random harmonics)."""
+    t = start + np.linspace(0, sweep, max(12, int(60 * sweep / (2 * np.pi))))
+    wobble = 1 + sum(
+        rng.normal(0, 0.04) * np.cos(k * t + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 4)
+    )
+    return np.asarray(centre) + np.stack([np.cos(t), -np.sin(t)], axis=1) * radius * wobble[:, None]
+
+
+def doodle(rng: np.random.Generator) -> np.ndarray:
+    """A composite doodle from generic parts: a closed (or nearly closed) ring with 1-4 marks
+    inside it (dots, short lines, small arcs, small rings) and, sometimes, 1-5 strokes outside
+    it (rays, ears, a stem). Not any evaluation set's skeleton: parts placed at random."""
+    radius = 0.5 * rng.uniform(0.75, 1.0, size=2)
+    paths = [
+        _loop(rng, (0.5, 0.5), radius, rng.uniform(0, 2 * np.pi), rng.uniform(1.85, 2.1) * np.pi)
+    ]
+    for _ in range(int(rng.integers(1, 5))):
+        where = 0.5 + rng.uniform(-0.5, 0.5, size=2) * radius
+        kind = rng.integers(4)
+        if kind == 0:  # a dot: a very short stroke, a blob of the pen's width
+            paths.append(np.stack([where, where + rng.normal(0, 0.015, size=2)]))
+        elif kind == 1:  # a short line
+            angle = rng.uniform(0, np.pi)
+            half = rng.uniform(0.05, 0.2) * np.array([np.cos(angle), np.sin(angle)])
+            paths.append(np.stack([where - half, where + half]))
+        elif kind == 2:  # an arc (a smile, a frown, a brow)
+            size = radius * rng.uniform(0.2, 0.6, size=2)
+            paths.append(
+                _loop(rng, where, size, rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.2) * np.pi)
+            )
+        else:  # a small ring
+            paths.append(_loop(rng, where, radius * rng.uniform(0.1, 0.25), 0, 2 * np.pi))
+    if rng.random() < 0.3:
+        for _ in range(int(rng.integers(1, 6))):
+            angle = rng.uniform(0, 2 * np.pi)
+            out = np.array([np.cos(angle), -np.sin(angle)])
+            start = 0.5 + out * radius * 1.05
+            paths.append(np.stack([start, start + out * rng.uniform(0.1, 0.3)]))
+    points = np.vstack(paths)
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = 1 / max(high - low)
+    return _pen([(p - low) * scale for p in paths], rng)
+
+
 def one_like(x: np.ndarray) -> bool:
     """A tall narrow stroke in MNIST form: a 1 to any reader, so no proxy (a crop of a stroke,
     a short arc, a flat zigzag seen edge-on)."""
@@ -219,6 +305,9 @@ MAKERS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
     "grid": grid,
     "arcs": arcs,
     "glyph": glyph,
+    "latin": latin,
+    "lookalike": lambda rng: latin(rng, LOOKALIKE),
+    "doodle": doodle,
 }
 
 

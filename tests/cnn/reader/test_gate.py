@@ -106,3 +106,29 @@ def test_probit_predictive_matches_a_monte_carlo_average(rng):
     # A temperature divides the probit-scaled logits: sigmoid(mu / (T sqrt(1 + pi/8 v))).
     tempered = probit_probabilities(logits, variance, temperature=0.6)[:, 0]
     np.testing.assert_allclose(tempered, expit(mu / (0.6 * np.sqrt(1 + math.pi / 8 * v))))
+
+
+def test_averaged_heads_are_one_head_giving_the_mean_logit(rng):
+    """The OE ensemble is served as one wider head: its logit equals the members' mean."""
+    import torch
+
+    from cnn.reader.gate import DigitHead, OutlierExposure, average_heads
+
+    mean, scale = rng.normal(size=7), rng.uniform(0.5, 2, size=7)
+    heads = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        heads.append(DigitHead(7, 5, mean, scale).eval())
+    merged = average_heads(heads).eval()
+    x = torch.from_numpy(rng.normal(size=(50, 7)).astype(np.float32))
+    with torch.no_grad():
+        expected = torch.stack([h(x) for h in heads]).mean(0)
+        np.testing.assert_allclose(merged(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert merged.hidden.out_features == 15
+    other = DigitHead(7, 5, mean + 1, scale)
+    with pytest.raises(ValueError, match="standardization"):
+        average_heads([heads[0], other])
+    digits, proxies = rng.normal(size=(200, 7)), rng.normal(3, 1, size=(200, 7))
+    oe = OutlierExposure(hidden=4, epochs=40, batch=64, members=2).fit(digits, proxies)
+    assert oe.head_.hidden.out_features == 8
+    assert oe.score(proxies).mean() > oe.score(digits).mean()

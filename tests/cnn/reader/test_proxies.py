@@ -39,14 +39,30 @@ def test_one_like_is_a_tall_narrow_stroke():
     assert proxies.one_like(bar) and not proxies.one_like(box)
 
 
-def test_no_font_or_alphabet_of_an_evaluation_set_is_a_proxy():
+def test_no_font_of_an_evaluation_set_is_a_proxy():
+    """Fonts are disjoint. The symbol glyphs share no character with an evaluation set; Latin
+    letters (version 3) do, typed in the proxies' fonts only, never a letter that is a digit."""
     mine = set(fonts.font_group("proxies"))
     assert not mine & set(fonts.font_group("heldout"))
     assert not mine & set(nondigits.text_fonts())
     evaluated = set(nondigits.LETTERS + nondigits.SYMBOLS + nondigits.ONE_LIKE)
     evaluated |= set(pen.LETTERS + pen.AMBIGUOUS) | set(heldout.LOOKALIKES)
     assert not set(proxies.GLYPHS) & evaluated
-    assert not set(proxies.GLYPHS) & set("0123456789")
+    assert not set(proxies.GLYPHS + proxies.LATIN) & set("0123456789")
+    assert not set(proxies.LATIN + proxies.LOOKALIKE) & set("OoQDIlij")
+    assert set(proxies.LOOKALIKE) <= set(proxies.LATIN)
+
+
+def test_proxies_do_not_draw_with_the_evaluation_pen():
+    """The pen drawings the held-out sets and the app-shape measurement use (cnn.reader.pen)
+    are not imported by the proxies: doodles and letters come from their own code."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(proxies))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and ("pen" in m or "heldout" in m or "app_shapes" in m)}
 
 
 def test_proxy_digits_come_from_the_training_part_only():
