@@ -121,6 +121,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "proxies",
+        help="write the non-digit proxies the shipped trunk trains beside (--outlier-exposure)",
+        description="Generated non-digits in MNIST form (cnn/reader/train_proxies.py: the "
+        "proxies' generators and fonts, which no evaluation set uses; another seed than the "
+        "gate's), uint8 [N, 28, 28] in a .npy file, for `cnn train --outlier-exposure`.",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    p.add_argument("--out", default="runs/proxies/train.npy", help=".npy file to write")
+    p.add_argument("--count", type=positive_int, default=20_000, help="proxies to draw")
+    p.add_argument("--seed", type=int, default=1, help="the gate's proxies use seed 0")
+
+    p = sub.add_parser(
         "export",
         help="export a checkpoint to ONNX (pixels in [0,1] -> logits)",
         description="Write a training checkpoint as an ONNX model (normalization inside the "
@@ -354,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"(evaluated once, at the end) {metrics['test_accuracy']:.4f} on "
                     f"{metrics['test_images']} images; metrics in {args.out}/metrics.json"
                 )
+        elif args.command == "proxies":
+            from cnn.reader.train_proxies import write_training_proxies
+
+            digest = write_training_proxies(args.out, args.count, args.seed)
+            print(f"wrote {args.count} proxies to {args.out} (sha256 {digest})")
         elif args.command == "export":
             from cnn.export import export_onnx
 

@@ -556,8 +556,12 @@ def _check_resume(saved: dict[str, Any], config: TrainConfig, out: Path) -> None
 
 
 def _metrics(config, device, history, test, world_size: int, rank_batch: int) -> dict[str, Any]:
+    extra = {}
+    if config.outlier_exposure:  # which proxies the trunk saw (cnn/reader/train_proxies.py)
+        extra["outlier_exposure_sha256"] = _sha256(config.outlier_exposure)
     return {
         "config": asdict(config),
+        **extra,
         "device": device.type,
         "world_size": world_size,
         "per_rank_batch_size": rank_batch,
@@ -569,6 +573,15 @@ def _metrics(config, device, history, test, world_size: int, rank_batch: int) ->
         "test_images": test["images"] if test else None,
         "test_evaluated": "once, after the last epoch",
     }
+
+
+def _sha256(path: str) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def write_metrics(out: Path, config, device, history, test, world_size=1, rank_batch=None):

@@ -45,6 +45,9 @@ def test_the_auxiliary_output_learns_digits_from_proxies(tmp_path: Path, one_tor
     )  # fmt: skip
     metrics = train(TrainConfig(out=str(out), **settings), progress=False)
     assert metrics["test_accuracy"] > 0.7  # the digits are still learned
+    from cnn.reader.train_proxies import sha256_of
+
+    assert metrics["outlier_exposure_sha256"] == sha256_of(train_file)
     state = read_checkpoint(out / "checkpoint.pt")
     head = torch.nn.Linear(1024, 1)
     head.load_state_dict(state["oe_head"])
@@ -74,3 +77,21 @@ def test_bad_proxy_files_are_one_clear_line(tmp_path: Path, capsys):
         load_proxies(wrong, torch.device("cpu"))
     with pytest.raises(ValueError, match="oe_weight must be positive"):
         OutlierExposure(torch.zeros(3, 1, 28, 28), weight=0.0, batch=4)
+
+
+def test_cnn_proxies_writes_the_same_training_proxies_every_time(tmp_path: Path, capsys):
+    from cnn.reader.proxies import MAKERS
+    from cnn.reader.train_proxies import MIXTURE, SEED, sha256_of
+
+    assert set(MIXTURE) <= set(MAKERS) and sum(MIXTURE.values()) == pytest.approx(1.0)
+    assert MIXTURE["latin"] == 0.2 and SEED != 0  # the gate's proxies are seed 0
+    first, second = tmp_path / "a.npy", tmp_path / "b.npy"
+    for out in (first, second):
+        assert main(["proxies", "--count", "40", "--out", str(out)]) == 0
+    assert f"sha256 {sha256_of(first)}" in capsys.readouterr().out
+    assert sha256_of(first) == sha256_of(second)  # deterministic: the trunk can be retrained
+    pixels = np.load(first)
+    assert pixels.dtype == np.uint8 and pixels.shape == (40, 28, 28)
+    assert (pixels.reshape(40, -1).max(1) > 200).all()  # every one has ink
+    assert main(["proxies", "--count", "5", "--out", str(tmp_path / "p.png")]) == 2
+    assert "give a .npy file name" in capsys.readouterr().err
