@@ -20,8 +20,9 @@ probabilities, digits, and (for a Bayesian model) its uncertainty and abstain ve
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,17 +60,24 @@ class NumberConfig:
     split_margin: float = 0.3
     # ... and the number is given only if every part reads with less doubt than this, and at
     # least this confident (a piece left whole and wider than wide_part: less than whole_doubt).
-    whole_doubt: float = 0.5
-    part_doubt: float = 0.5
-    doubt_floor: float = -0.3  # doubt below this earns no more in the cutting's score
+    whole_doubt: float = 0.4
+    part_doubt: float = 0.6
+    # Doubt below this earns no more in the cutting's score (a gate whose uncertainty is
+    # clipped at 0, as the served one's is since the p-value gate, never goes below it).
+    doubt_floor: float = -0.3
     part_confidence: float = 0.9
     wide_part: float = 0.9  # parts wider than this (digit heights) are penalized in the cutting
     min_part_width: float = 0.25  # no cut leaves a part narrower than this (digit heights) ...
     min_one_width: float = 0.1  # ... except a clear 1, which may be this narrow
+    one_doubt: float = 0.1  # ... read with less doubt than this, cut at profile valleys
+    one_height: float = 0.75  # ... and at least this tall (digit heights)
+    ones_at_valleys: bool = True  # a cut part of any width read as 1, too
+    max_slant: float = 0.4  # cuts also follow the writing's slant, found among +-this
+    slant_steps: int = 8  # ... in this many steps each way (max_slant 0: upright cuts only)
     cut_step: float = 0.15  # candidate cuts on a grid this far apart (digit heights) ...
     profile_cuts: int = 6  # ... and at this many of the deepest minima of the column profile
     max_digits: int = 12  # more pieces than this: not a number we try to read
-    min_confidence: float = 0.7  # a digit read below this makes the number unsure
+    min_confidence: float = 0.8  # a digit read below this makes the number unsure
     pad: float = 0.15  # margin around each digit's crop before to_mnist (background only)
     # Ink taller than this (pixels) is first reduced: to_mnist makes 20x20 pixels of it, and
     # reading the many candidate cuts of touching digits then costs a fraction.
@@ -161,9 +169,10 @@ def read_number(image: np.ndarray, reader: Reader, config: NumberConfig = DEFAUL
         reason = f"{len(pieces)} separate marks: more than the {config.max_digits} digits read"
         return NumberResult(None, (), reason, time.perf_counter() - start)
     height = _digit_height(pieces, config)
+    slant = functools.cache(lambda: _slant(ink, config))  # only when a piece is cut
     digits, reads, doubted, uncut = [], [], [], []
     for piece in pieces:
-        parts, parts_read, parts_doubted, too_wide = _split(piece, height, reader, config)
+        parts, parts_read, parts_doubted, too_wide = _split(piece, height, slant, reader, config)
         digits += parts
         reads += parts_read
         doubted += parts_doubted
@@ -306,7 +315,11 @@ def _digit_height(pieces: Sequence[_Piece], config: NumberConfig) -> float:
 
 
 def _split(
-    piece: _Piece, height: float, reader: Reader, config: NumberConfig
+    piece: _Piece,
+    height: float,
+    slant: Callable[[], float],
+    reader: Reader,
+    config: NumberConfig,
 ) -> tuple[list[_Piece], list[_Read], list[bool], bool]:
     """The piece as one digit or cut into several, left to right; for each part whether it is
     doubted (cutting was considered and the part is unlike a typical digit); and whether the
@@ -329,7 +342,44 @@ def _split(
         and _doubt(whole) < config.typical_doubt
     ):
         return [piece], [whole], [False], False  # the common case: one digit, read clearly
-    cuts = [0, *_candidate_cuts(piece, height, config), piece.width]
+    # Upright cuts, and cuts along the writing's slant (a vertical cut between slanted digits
+    # takes a piece of one into the other; the slant's estimate is rough): the better wins.
+    found = [
+        way
+        for shear in dict.fromkeys((0.0, slant()))
+        if (way := _best_cutting(piece, shear, height, whole, can_be_one, reader, config))
+    ]
+    if not found:  # no way through (cannot happen while the whole is allowed)
+        return [piece], [whole], [False], True
+    _, out_parts, out_reads = max(found, key=lambda way: way[0])
+    # The whole did not read as one typical digit: the number is given only if every part does.
+    if len(out_parts) == 1:  # one digit after all: if wide, doubted unless fairly typical
+        doubted = [width > config.wide_part and _doubt(whole) >= config.whole_doubt]
+    else:
+        doubted = [
+            _doubt(r) >= config.part_doubt or r.confidence < config.part_confidence
+            for r in out_reads
+        ]
+    return out_parts, out_reads, doubted, len(out_parts) == 1 and not can_be_one
+
+
+def _best_cutting(
+    piece: _Piece,
+    slant: float,
+    height: float,
+    whole: _Read,
+    can_be_one: bool,
+    reader: Reader,
+    config: NumberConfig,
+) -> tuple[float, list[_Piece], list[_Read]] | None:
+    """The best way to cut the piece along lines of this slant (dynamic programming over the
+    candidate cuts): its score, parts and their readings; None if no way is allowed.
+    Columns (and cuts) are counted in the deslanted frame."""
+    columns = _sheared_columns(piece, slant)
+    span = int(columns.max()) + 1
+    inner, valleys = _candidate_cuts(piece, columns, span, height, config)
+    cuts = [0, *inner, span]
+    valleys |= {0, span}
     low, high = config.min_one_width * height, config.must_split_width * height
     spans = [
         (i, j)
@@ -337,7 +387,7 @@ def _split(
         for j in range(i + 1, len(cuts))
         if low <= cuts[j] - cuts[i] <= high and (i, j) != (0, len(cuts) - 1)
     ]
-    parts = {span: _columns(piece, cuts[span[0]], cuts[span[1]]) for span in spans}
+    parts = {s: _columns(piece, columns, cuts[s[0]], cuts[s[1]]) for s in spans}
     reads = dict(zip(spans, _read(list(parts.values()), reader, config), strict=True))
     reads[0, len(cuts) - 1] = whole if can_be_one else _NOTHING
     parts[0, len(cuts) - 1] = piece
@@ -348,7 +398,14 @@ def _split(
             if (
                 (i, j) in reads
                 and best[i][0] > -np.inf
-                and _allowed(reads[i, j], cuts[j] - cuts[i], height, config)
+                and _allowed(
+                    reads[i, j],
+                    parts[i, j],
+                    cuts[j] - cuts[i],
+                    height,
+                    cuts[i] in valleys and cuts[j] in valleys,
+                    config,
+                )
             ):
                 # A part much wider than a digit is more likely two: it pays for the excess.
                 excess = max(0.0, (cuts[j] - cuts[i]) / height - config.wide_part)
@@ -359,19 +416,10 @@ def _split(
     while j > 0 and best[j][1] >= 0:
         chosen.append((best[j][1], j))
         j = best[j][1]
-    if j != 0:  # no way through (cannot happen while the whole is allowed)
-        return [piece], [whole], [False], True
+    if j != 0:
+        return None
     chosen.reverse()
-    out_reads = [reads[span] for span in chosen]
-    # The whole did not read as one typical digit: the number is given only if every part does.
-    if len(chosen) == 1:  # one digit after all: if wide, doubted unless fairly typical
-        doubted = [width > config.wide_part and _doubt(whole) >= config.whole_doubt]
-    else:
-        doubted = [
-            _doubt(r) >= config.part_doubt or r.confidence < config.part_confidence
-            for r in out_reads
-        ]
-    return [parts[span] for span in chosen], out_reads, doubted, len(chosen) == 1 and not can_be_one
+    return best[-1][0], [parts[span] for span in chosen], [reads[span] for span in chosen]
 
 
 def _doubt(read: _Read) -> float:
@@ -388,33 +436,83 @@ def _confident(read: _Read, config: NumberConfig) -> bool:
 def _score(read: _Read, config: NumberConfig) -> float:
     """Log-confidence less the doubt (uncertainty over the abstain threshold; below
     doubt_floor it earns nothing more), and far below any confident reading when the gate
-    abstains. A very typical part (a clean 1 cut from its neighbour) earns a little."""
+    abstains."""
     penalty = max(_doubt(read), config.doubt_floor) + (10.0 if read.abstain else 0.0)
     return float(np.log(max(read.confidence, 1e-6))) - penalty
 
 
-def _allowed(read: _Read, width: int, height: float, config: NumberConfig) -> bool:
+def _allowed(
+    read: _Read, part: _Piece, width: int, height: float, valleys: bool, config: NumberConfig
+) -> bool:
     """A part narrower than min_part_width is allowed only as a clear, typical 1 (a 1 touching
-    its neighbour), never as a sliver of a wider digit."""
+    its neighbour), never as a sliver of a wider digit: it must be cut where the ink is thin
+    (valleys of the column profile, not the grid), be nearly as tall as a digit, and read as
+    a confident 1 with little doubt. (The reader reads any sliver of a 0 or 8 as a clean 1.)"""
+    if (
+        read.digit == 1
+        and config.ones_at_valleys
+        and (not valleys or part.height < config.one_height * height)
+    ):
+        return False  # any part read as 1: a whole stroke cut where the ink is thin
     if width >= config.min_part_width * height:
         return True
-    return read.digit == 1 and read.confidence >= config.part_confidence and _doubt(read) < 0
+    return (
+        valleys
+        and part.height >= config.one_height * height
+        and read.digit == 1
+        and read.confidence >= config.part_confidence
+        and _doubt(read) < config.one_doubt
+    )
 
 
-def _candidate_cuts(piece: _Piece, height: float, config: NumberConfig) -> list[int]:
+def _candidate_cuts(
+    piece: _Piece, columns: np.ndarray, span: int, height: float, config: NumberConfig
+) -> tuple[list[int], set[int]]:
     """Columns to cut at: a grid cut_step digit-heights apart, plus the deepest minima of the
     ink's column profile (where touching digits meet, the ink is thin)."""
     step = max(1, round(config.cut_step * height))
-    grid = np.arange(step, piece.width - step // 2, step)
-    profile = ndimage.uniform_filter1d(piece.ink.sum(axis=0), size=max(3, step // 3))
+    grid = np.arange(step, span - step // 2, step)
+    ink = np.bincount(columns.ravel(), weights=piece.ink.ravel(), minlength=span)
+    profile = ndimage.uniform_filter1d(ink, size=max(3, step // 3))
     inner = profile[1:-1]
     minima = 1 + np.flatnonzero((inner <= profile[:-2]) & (inner <= profile[2:]))
     deepest = minima[np.argsort(profile[minima], kind="stable")[: config.profile_cuts]]
-    return sorted(set(grid.tolist()) | set(deepest.tolist()))
+    valleys = set(deepest.tolist())
+    return sorted(set(grid.tolist()) | valleys), valleys
 
 
-def _columns(piece: _Piece, start: int, stop: int) -> _Piece:
-    return _trimmed(piece.top, piece.left + start, piece.ink[:, start:stop])
+def _columns(piece: _Piece, columns: np.ndarray, start: int, stop: int) -> _Piece:
+    """The piece's ink between two (deslanted) cuts, everything else zeroed."""
+    inside = (columns >= start) & (columns < stop)
+    return _trimmed(piece.top, piece.left, np.where(inside, piece.ink, 0.0))
+
+
+def _sheared_columns(piece: _Piece, slant: float) -> np.ndarray:
+    """Each pixel's column once the writing is deslanted (x + slant * (y - middle)), from 0."""
+    rows, cols = np.indices(piece.ink.shape)
+    sheared = np.rint(cols + slant * (rows - piece.height / 2)).astype(np.int64)
+    sheared -= int(sheared[piece.ink > 0].min())
+    # Paper pixels may fall outside the inked columns: they carry no ink, keep them in range.
+    return np.clip(sheared, 0, int(sheared[piece.ink > 0].max()))
+
+
+def _slant(ink: np.ndarray, config: NumberConfig) -> float:
+    """The drawing's slant: the shear under which its ink's column profile is most peaked
+    (upright strokes pile into few columns), the usual deslanting of handwriting."""
+    rows, cols = np.nonzero(ink > PREPROCESS.stroke_level)
+    if rows.size == 0 or config.max_slant <= 0:
+        return 0.0
+    weights = ink[rows, cols]
+    middle = (rows.min() + rows.max()) / 2
+    best, best_score = 0.0, 0.0
+    slants = np.linspace(-config.max_slant, config.max_slant, 2 * config.slant_steps + 1)
+    for slant in sorted(slants, key=abs):
+        sheared = np.rint(cols + slant * (rows - middle)).astype(np.int64)
+        profile = np.bincount(sheared - sheared.min(), weights=weights)
+        score = float(profile @ profile)
+        if score > best_score * (1 + 1e-9):  # ties: the more upright
+            best, best_score = float(slant), score
+    return best
 
 
 def _trimmed(top: int, left: int, ink: np.ndarray) -> _Piece:
