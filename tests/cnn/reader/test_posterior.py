@@ -52,6 +52,7 @@ def fitted(mnist_train, mnist_test, tmp_path_factory):
     model = model_from_onnx(MAP_MODEL)
     config = PosteriorConfig(
         gate=("density", "residual", "conv2", "oe"),
+        combine="fisher",
         cache=tmp_path_factory.mktemp("posterior-cache"),
         **SMALL,
     )
@@ -93,16 +94,17 @@ def test_onnx_probabilities_equal_the_tempered_probit_of_laplace_torch(fitted):
     assert np.abs(probabilities - softmax(logits.astype(np.float64), 1)).max() > 1e-3
 
 
-def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
-    """Scores from the fitted parts in float64, p-values counted directly, Fisher's sum, the
-    (S - median) / (threshold - median) scaling clipped at 0: on digits and scribbles."""
+def _digits_and_scribbles(fitted) -> np.ndarray:
     from cnn.reader.nondigits import scribble, to_pixels
 
     rng = np.random.default_rng(5)
     scribbles = to_pixels([scribble(rng) for _ in range(60)], [-1] * 60).pixels[:, None]
-    x = np.concatenate([fitted["test"][:300], scribbles])
-    uncertainty = fitted["session"].run(["uncertainty"], {"pixels": x})[0]
+    return np.concatenate([fitted["test"][:300], scribbles])
 
+
+def _direct_p_values(fitted, x: np.ndarray) -> np.ndarray:
+    """[N, 4] p-values: scores from the fitted parts in float64, counted against the
+    calibration scores directly."""
     fit, parts = fitted["fit"], fitted["fit"]["parts"]
     trunk = trunk_features(fitted["model"], x)
     scores = {
@@ -111,7 +113,7 @@ def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
         "conv2": parts["conv2"].score(trunk.conv2),
         "oe": parts["oe"].score(oe_inputs(trunk, parts["residual"], parts["conv2"])),
     }
-    p = np.stack(
+    return np.stack(
         [
             (1 + (fit["calibration"][k][None, :] >= s[:, None]).sum(1))
             / (len(fit["calibration"][k]) + 1)
@@ -119,6 +121,16 @@ def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
         ],
         axis=1,
     )
+
+
+def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
+    """Scores from the fitted parts in float64, p-values counted directly, Fisher's sum, the
+    (S - median) / (threshold - median) scaling clipped at 0: on digits and scribbles."""
+
+    x = _digits_and_scribbles(fitted)
+    uncertainty = fitted["session"].run(["uncertainty"], {"pixels": x})[0]
+    fit = fitted["fit"]
+    p = _direct_p_values(fitted, x)
     surprise = -2 * np.log(p).sum(1)
     median, threshold = fit["surprise_median"], fit["surprise_threshold"]
     assert threshold > median > 0
@@ -128,6 +140,31 @@ def test_onnx_uncertainty_equals_a_numpy_reference(fitted, mnist_test):
     close = np.abs(uncertainty - expected) <= 1e-3 * np.maximum(1, expected)
     assert close.mean() >= 0.97  # float32 vs float64: a score may sit on a calibration value
     assert ((uncertainty >= 1) == (expected >= 1)).mean() >= 0.97
+
+
+def test_the_served_min_p_gate_equals_a_numpy_reference(fitted):
+    """The served combination (min-p): -log of the smallest p-value, its median and line from
+    the calibration digits' leave-one-out p-values, written out here; ONNX against it."""
+    fit = fitted["fit"]
+    columns = list(fit["calibration_scores"].values())
+    n = len(columns[0])
+    loo = np.stack([(v[None, :] >= v[:, None]).sum(1) / n for v in columns], axis=1)
+    calibration = np.sort(-np.log(loo.min(1)))[::-1]
+    k = int(np.floor(SMALL["abstain_rate"] * n))
+    median, threshold = np.median(calibration), (calibration[k - 1] + calibration[k]) / 2
+    module = build_module(fitted["model"], fit, PosteriorConfig(gate=tuple(fit["calibration"])))
+    module.combine = "min-p"
+    module.set_calibration(fit["calibration"], median, threshold)
+    session = ort.InferenceSession(onnx_bytes(module), providers=["CPUExecutionProvider"])
+    x = _digits_and_scribbles(fitted)
+    uncertainty = session.run(["uncertainty"], {"pixels": x})[0]
+    surprise = -np.log(_direct_p_values(fitted, x).min(1))
+    expected = np.maximum((surprise - median) / (threshold - median), 0)
+    assert 0.05 < (expected == 0).mean() < 0.95 and (expected >= 1).any()
+    close = np.abs(uncertainty - expected) <= 1e-3 * np.maximum(1, expected)
+    assert close.mean() >= 0.97
+    fisher = fitted["session"].run(["uncertainty"], {"pixels": x})[0]
+    assert not np.allclose(uncertainty, fisher, atol=1e-2)  # not the fitted Fisher graph
 
 
 def test_the_stored_median_and_threshold_are_the_calibration_digits_own(fitted):
