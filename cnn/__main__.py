@@ -230,6 +230,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     from serving.cli_groups import add_groups
 
     add_groups(sub, ("cnn.reader.adapt_eval_cli",), DefaultsHelpFormatter, argv)  # adapt-eval
+    add_groups(sub, ("cnn.reader.app_shapes_cli",), DefaultsHelpFormatter, argv)  # app-shapes
     add_groups(sub, ("cnn.engine_bench_cli",), DefaultsHelpFormatter, argv)  # bench-engines
 
     if argv is None or command_requested(argv) in HELP:

@@ -9,12 +9,11 @@ when the graph's ``uncertainty >= 1`` (the app's "Not sure this is a digit"), an
 >= 99%* when it is answered with a probability of at least 0.99.
 
 EVALUATION ONLY: these drawings train and tune nothing (``cnn.reader.proxies`` does not use the
-pen module). Run: ``python -m cnn.reader.app_shapes [--model PATH] [--count N]``.
+pen module). Run: ``python -m cnn app-shapes [--model PATH] [--count N]``.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -92,24 +91,3 @@ def report(results: list[ShapeResult]) -> str:
         )
         lines.append(f"| {r.name} | {r.abstained:.0%} | {r.shown99:.0%} | {answered or '-'} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m cnn.reader.app_shapes",
-        description="Abstained / shown shares of a drawn A, S, smiley and a flagged 1 (the app's "
-        "pen and canvas, one writer per drawing) through the served graph.",
-    )
-    parser.add_argument("--model", type=Path, default=Path("models/mnist_cnn_bayes.onnx"))
-    parser.add_argument("--count", type=int, default=100, help="drawings (writers) per shape")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if not args.model.is_file():
-        parser.exit(2, f"model file {args.model} does not exist: pass --model\n")
-    if args.count < 1:
-        parser.exit(2, f"--count must be >= 1, got {args.count}\n")
-    print(report(measure(args.model, args.count, args.seed)))
-
-
-if __name__ == "__main__":
-    main()

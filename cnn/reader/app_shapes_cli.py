@@ -1,0 +1,49 @@
+"""``python -m cnn app-shapes``: parser and dispatch (the work is cnn/reader/app_shapes.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serving.cli_groups import Command
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    from serving.paths import DEFAULT_MODEL
+
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the served ONNX graph")
+    p.add_argument("--count", type=int, default=100, help="drawings (writers) per shape")
+    p.add_argument("--seed", type=int, default=0, help="varies each writer's drawing")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(posterior_command=cmd_app_shapes)
+
+
+def cmd_app_shapes(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        print(f"error: model file {args.model} does not exist; pass --model", file=sys.stderr)
+        return 2
+    if args.count < 1:
+        print(f"error: --count must be >= 1, got {args.count}", file=sys.stderr)
+        return 2
+    from dataclasses import asdict
+
+    from cnn.reader.app_shapes import measure, report
+
+    results = measure(args.model, args.count, args.seed)
+    print(json.dumps([asdict(r) for r in results], indent=1) if args.json else report(results))
+    return 0
+
+
+COMMANDS = {
+    "app-shapes": Command(
+        "how often the app abstains on a drawn A, S and smiley, and reads a flagged 1 as 1",
+        "Draws an A, an S, a smiley and a 1 with a flag with the app's round pen on its 280x280 "
+        "canvas, one writer per drawing (slant, size, place, pen width and wobble vary), runs "
+        "them through the app's preprocessing and the served graph, and prints the share "
+        "abstained on ('Not sure this is a digit'), shown at >= 99% confidence, and the digits "
+        "answered. Evaluation only: nothing trains on these drawings.",
+        _options,
+    ),
+}
