@@ -57,7 +57,7 @@ class NumberConfig:
     # uncertainty over the reader's abstain threshold) than this is one digit, uncut.
     typical_doubt: float = 0.35
     # Otherwise it is cut only if the halves' score beats the whole's by this much ...
-    split_margin: float = 0.3
+    split_margin: float = 0.2
     # ... and the number is given only if every part reads with less doubt than this, and at
     # least this confident (a piece left whole and wider than wide_part: less than whole_doubt).
     whole_doubt: float = 0.4
