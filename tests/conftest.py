@@ -14,10 +14,10 @@ if "MNIST_DIR" not in os.environ and SHARED_MNIST.exists():
     os.environ["MNIST_DIR"] = str(SHARED_MNIST)
 
 # The bar accuracy tests hold the shipped models to, ONE number: the test accuracy README.md
-# publishes for models/mnist_cnn.onnx under "The shipped model" (99.56%, 9,956 / 10,000).
+# publishes for models/mnist_cnn.onnx under "The shipped model" (99.57%, 9,957 / 10,000).
 # When the models are retrained, update README.md and this together. The files served from it
 # (the Bayesian graph, its INT8) may sit at most 0.1 percentage points below (the INT8 target).
-PUBLISHED_TEST_ACCURACY = 0.9956
+PUBLISHED_TEST_ACCURACY = 0.9957
 
 
 @pytest.fixture(scope="session")
