@@ -40,7 +40,7 @@ from cnn.data import load_mnist
 from cnn.files import atomic_write
 from cnn.graphed import GraphedStep, portable_optimizer_state, record_step
 from cnn.model import DigitCNN
-from cnn.outlier_exposure import OutlierExposure, load_proxies
+from cnn.outlier_exposure import OutlierExposure, load_proxies, sha256_of
 from cnn.splits import train_validation_indices
 from cnn.train_config import RECIPES, RESUME_KEYS, TrainConfig, recipe_config
 
@@ -558,7 +558,8 @@ def _check_resume(saved: dict[str, Any], config: TrainConfig, out: Path) -> None
 def _metrics(config, device, history, test, world_size: int, rank_batch: int) -> dict[str, Any]:
     extra = {}
     if config.outlier_exposure:  # which proxies the trunk saw (cnn/reader/train_proxies.py)
-        extra["outlier_exposure_sha256"] = _sha256(config.outlier_exposure)
+        with contextlib.suppress(OSError):
+            extra["outlier_exposure_sha256"] = sha256_of(config.outlier_exposure)
     return {
         "config": asdict(config),
         **extra,
@@ -573,15 +574,6 @@ def _metrics(config, device, history, test, world_size: int, rank_batch: int) ->
         "test_images": test["images"] if test else None,
         "test_evaluated": "once, after the last epoch",
     }
-
-
-def _sha256(path: str) -> str | None:
-    import hashlib
-
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def write_metrics(out: Path, config, device, history, test, world_size=1, rank_batch=None):

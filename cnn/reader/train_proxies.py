@@ -16,10 +16,11 @@ retrained trunk can be checked against the proxies it was meant to see.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
+
+from cnn.outlier_exposure import sha256_of
 
 COUNT = 20_000
 SEED = 1  # the gate's proxies use seed 0: never the same drawings
@@ -58,10 +59,6 @@ def training_proxies(count: int = COUNT, seed: int = SEED, progress: bool = Fals
                 done += 1
                 bar.update()
     return out
-
-
-def sha256_of(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_training_proxies(
