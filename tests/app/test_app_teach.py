@@ -19,7 +19,7 @@ def drawings():
     mostly reads as 7s: 2 of each digit to teach, then 16 new 1s."""
     from cnn.reader import pen
 
-    style = pen.random_writer(np.random.default_rng([2, 77]))
+    style = pen.random_writer(np.random.default_rng([2, 68]))
     rng = np.random.default_rng(5)
     teach = [(d, pen.pen_digit(d, style, rng)) for d in np.tile(np.arange(10), 2)]
     ones = [pen.pen_digit(1, style, rng) for _ in range(16)]
@@ -91,8 +91,9 @@ def test_a_writer_teaches_flagged_ones_and_resets(page, ui, drawings):
     np.testing.assert_allclose(report["after"], loo_p, atol=1e-6)
     np.testing.assert_allclose(report["before"], base_p, atol=1e-6)
 
-    # the same new 1s, read by the writer's reader. Measured (the reader with the p-value gate):
-    # the shipped reader reads 11 of the 16 as 1 and 5 as 7; taught on 2 drawings of each
+    # the same new 1s, read by the writer's reader. Measured on the outlier-exposure trunk (whose
+    # flagged-1 augmentation reads writer [2, 77]'s 1s, the previous one here, 13 of 16 already):
+    # the shipped reader reads 10 of the 16 as 1 and 6 as 7; taught on 2 drawings of each
     # digit, 15 as 1 and 1 as 7.
     taught = []
     for gray in ones:

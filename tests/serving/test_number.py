@@ -88,7 +88,7 @@ def test_spaced_mnist_numbers_are_read_and_boxes_find_each_digit(reader, mnist_t
     """Digits 3 MNIST pixels apart (as people leave a little space), on both canvases."""
     results = []
     for canvas in ((560, 280), (280, 280)):
-        for image, truth, spans in numbers(mnist_test, gap=3, count=20, seed=1, canvas=canvas):
+        for image, truth, spans in numbers(mnist_test, gap=3, count=40, seed=1, canvas=canvas):
             result = read_number(image, reader)
             results.append((result.number, truth))
             if result.number == truth:
@@ -100,7 +100,10 @@ def test_spaced_mnist_numbers_are_read_and_boxes_find_each_digit(reader, mnist_t
                     assert box[2] - box[0] <= 1.2 * width, (box, x0, x1)
                     assert 0 <= box[1] < box[3] <= image.shape[0]
     exact, wrong = rates(results)
-    assert exact >= 0.85 and wrong <= 0.1, (exact, wrong)  # measured: 38 / 40, 2 wrong
+    # Measured on the outlier-exposure trunk: 68 / 80 exact, 2 wrong; the rest are null because
+    # a digit reads with doubt (odd MNIST digits: 3.5% of MNIST test have uncertainty > 0.6, the
+    # number's part_doubt). Seeds 1, 3, 4: 85-95% exact per 40. (Previous trunk: 38 / 40 of 20.)
+    assert exact >= 0.8 and wrong <= 0.1, (exact, wrong)
 
 
 def test_touching_mnist_digits_are_cut_or_doubted(reader, mnist_test):
