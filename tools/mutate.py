@@ -336,7 +336,7 @@ MUTATIONS: list[Mutation] = [
     ),
     _m(
         "http: default batch limit 256 -> 255",
-        HTTP_APP,
+        "serving/server_config.py",
         "max_batch_items: int = 256",
         "max_batch_items: int = 255",
         HTTP,
@@ -404,7 +404,13 @@ MUTATIONS: list[Mutation] = [
         "max_files=config.max_batch_items",
         HTTP,
     ),
-    _m("http: top_k up to 11", HTTP_APP, "if self.top_k > 10:", "if self.top_k > 11:", HTTP),
+    _m(
+        "http: top_k up to 11",
+        "serving/server_config.py",
+        "if self.top_k > 10:",
+        "if self.top_k > 11:",
+        HTTP,
+    ),
     _m(
         "http: max_pixels not passed to the image reader",
         HTTP_APP,
