@@ -7,4 +7,5 @@ from serving.files import (  # noqa: F401
     current_umask,
     refuse_input_as_output,
     same_file,
+    sha256_of,
 )

@@ -13,8 +13,6 @@ digit probabilities are still trained on digits alone.
 
 from __future__ import annotations
 
-import hashlib
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +21,6 @@ from torch import nn
 from torch.nn import functional as F
 
 FEATURES = 1024  # fc1
-
-
-def sha256_of(path: Path | str) -> str:
-    """The file's sha256 (a run's metrics name the proxies it saw by it)."""
-    path = Path(path)
-    stat = path.stat()
-    return _sha256(path.resolve(), stat.st_mtime_ns, stat.st_size)
-
-
-@cache
-def _sha256(path: Path, mtime_ns: int, size: int) -> str:  # once per file version, not per epoch
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_proxies(path: Path | str, device: torch.device) -> torch.Tensor:

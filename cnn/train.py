@@ -37,10 +37,10 @@ from cnn.checkpoint import (
     save_checkpoint,
 )
 from cnn.data import load_mnist
-from cnn.files import atomic_write
+from cnn.files import atomic_write, sha256_of
 from cnn.graphed import GraphedStep, portable_optimizer_state, record_step
 from cnn.model import DigitCNN
-from cnn.outlier_exposure import OutlierExposure, load_proxies, sha256_of
+from cnn.outlier_exposure import OutlierExposure, load_proxies
 from cnn.splits import train_validation_indices
 from cnn.train_config import RECIPES, RESUME_KEYS, TrainConfig, recipe_config
 

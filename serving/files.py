@@ -1,11 +1,13 @@
-"""Writing files so that a crash never leaves half of one behind."""
+"""Writing files so that a crash never leaves half of one behind; naming a file by its hash."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import IO
 
@@ -79,3 +81,16 @@ def refuse_input_as_output(out: str | Path, inputs: dict[str, str | Path | None]
                 f"the output {out} is the {flag} file {path}: writing it would destroy the input "
                 "it reads; pass another output path"
             )
+
+
+def sha256_of(path: Path | str) -> str:
+    """The file's sha256 (metadata and metrics name the files they came from by it). Hashed once
+    per file version (path, inode, mtime, size): a training run asks at each metrics write."""
+    path = Path(path)
+    stat = path.stat()
+    return _sha256(path.resolve(), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _sha256(path: Path, inode: int, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

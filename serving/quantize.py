@@ -6,7 +6,6 @@ turns them into integer convolutions; activation ranges come from real training 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from serving.files import atomic_write, same_file
+from serving.files import atomic_write, same_file, sha256_of
 from serving.graph_head import head_nodes
 from serving.quantize_config import QuantizeConfig
 from serving.session import (
@@ -157,7 +156,7 @@ def quantize_model(
 
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(Path(config.out), lambda f: f.write(model.SerializeToString()), check=verify)
-    result["sha256"] = sha256(config.out)
+    result["sha256"] = sha256_of(config.out)
     return result
 
 
@@ -235,13 +234,9 @@ def _set_metadata(model: onnx.ModelProto, config: QuantizeConfig, extra: dict) -
                 f"reduce_range={config.reduce_range}, calibration={config.method} on "
                 f"{config.calibration_images} MNIST training images (seed {config.seed})"
             ),
-            "fp32_sha256": sha256(config.model),
+            "fp32_sha256": sha256_of(config.model),
             **{k: f"{v:.4f}" for k, v in extra.items()},
         }
     )
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
-
-
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

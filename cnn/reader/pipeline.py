@@ -9,7 +9,6 @@ the abstain threshold abstains on ``abstain_rate`` of the drawn validation digit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -24,7 +23,7 @@ import onnx
 import torch
 
 from cnn.data import load_mnist
-from cnn.files import atomic_write
+from cnn.files import atomic_write, sha256_of
 from cnn.reader.configs import PosteriorConfig  # defined in configs.py (light, for --help)
 from cnn.reader.gate import (
     COMBINERS,
@@ -56,10 +55,6 @@ METHOD = (
 )
 
 
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 @dataclass
 class FeatureData:
     """fc1 features and labels of the training part, the validation part and the test set, and
@@ -79,7 +74,7 @@ class FeatureData:
 
 def mnist_features(model, model_path: Path, cache: Path | None, limit: int | None = None):
     """Trunk features of all MNIST images (cached per model file: ~1 min on two quiet cores)."""
-    tag = sha256(model_path)[:16]
+    tag = sha256_of(model_path)[:16]
     path = None if cache is None else Path(cache) / f"trunk-{tag}-{limit or 'all'}.npz"
     train, test = load_mnist("train"), load_mnist("test")
     train_idx, val_idx = train_validation_indices()
@@ -407,7 +402,7 @@ def metadata(model_path: Path, fit: dict, config: PosteriorConfig, extra: dict) 
                     "rate": config.abstain_rate,
                 }
             ),
-            "map_sha256": sha256(model_path),
+            "map_sha256": sha256_of(model_path),
             "posterior_config": json.dumps({k: str(v) for k, v in asdict(config).items()}),
             **extra,
         }

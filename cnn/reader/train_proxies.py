@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn.outlier_exposure import sha256_of
+from cnn.files import sha256_of
 
 COUNT = 20_000
 SEED = 1  # the gate's proxies use seed 0: never the same drawings

@@ -12,6 +12,7 @@ from onnx import numpy_helper
 
 from serving import DEFAULT_MODEL, INT8_MODEL, ModelError, Predictor
 from serving.__main__ import main
+from serving.files import sha256_of
 from serving.quantize import (
     MnistCalibration,
     QuantizeConfig,
@@ -19,7 +20,6 @@ from serving.quantize import (
     calibration_images,
     is_quantized,
     quantize_model,
-    sha256,
 )
 
 
@@ -34,7 +34,7 @@ def int8() -> Predictor:
 
 
 def test_shipped_int8_was_made_from_the_shipped_fp32(int8):
-    assert int8.metadata["fp32_sha256"] == sha256(DEFAULT_MODEL), (
+    assert int8.metadata["fp32_sha256"] == sha256_of(DEFAULT_MODEL), (
         "models/mnist_cnn_int8.onnx is stale: run `python -m serving quantize` after re-exporting"
     )
     assert "static QDQ" in int8.metadata["quantization"]
@@ -68,7 +68,7 @@ def test_quantize_reproduces_the_shipped_file(mnist_train, mnist_test, tmp_path)
     out = tmp_path / "int8.onnx"
     test = (mnist_test.images, mnist_test.labels)
     result = quantize_model(mnist_train.images, QuantizeConfig(out=out), test)
-    assert result["sha256"] == sha256(out) == sha256(INT8_MODEL)
+    assert result["sha256"] == sha256_of(out) == sha256_of(INT8_MODEL)
     Predictor(out)  # loads and passes the signature check
 
 
