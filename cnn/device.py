@@ -1,4 +1,4 @@
-"""The one place that decides where tensors live."""
+"""The one place that decides where tensors live (and holds their random state)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda"):
         raise SystemExit(f"error: unknown device {name!r}; use auto, cpu or cuda.")
     return torch.device(name)
+
+
+RngState = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def rng_state(device: torch.device) -> RngState:
+    """The CPU generator's state and, on CUDA, the device's: a warm-up or a compile that draws
+    dropout and augmentation puts them back so the run draws what eager would have."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.random.get_rng_state(), cuda
+
+
+def set_rng_state(state: RngState, device: torch.device) -> None:
+    torch.random.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from cnn.device import rng_state, set_rng_state
+
 __all__ = [
     "GraphedStep",
     "graph_unavailable",
@@ -83,7 +85,7 @@ class _Snapshot:
             for p, s in optimizer.state.items()
         }
         self.optimizer = optimizer
-        self.rng = (torch.random.get_rng_state(), torch.cuda.get_rng_state(device))
+        self.rng = rng_state(device)
         self.device = device
 
     @torch.no_grad()
@@ -99,8 +101,7 @@ class _Snapshot:
                     value.zero_()
                 else:
                     value.copy_(saved[key])
-        torch.random.set_rng_state(self.rng[0])
-        torch.cuda.set_rng_state(self.rng[1], self.device)
+        set_rng_state(self.rng, self.device)
 
 
 class GraphedStep:

@@ -37,6 +37,7 @@ from cnn.checkpoint import (
     save_checkpoint,
 )
 from cnn.data import load_mnist
+from cnn.device import rng_state, set_rng_state
 from cnn.files import atomic_write, sha256_of
 from cnn.graphed import GraphedStep, portable_optimizer_state, record_step
 from cnn.model import DigitCNN
@@ -232,17 +233,6 @@ def _warmup(optimizer, x_train: torch.Tensor, y_train: torch.Tensor, batch: int)
     return run
 
 
-def _rng_state(device: torch.device):
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.random.get_rng_state(), cuda
-
-
-def _set_rng_state(state, device: torch.device) -> None:
-    torch.random.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
-
-
 def compile_unavailable(device: torch.device, backend: str) -> str | None:
     """Why torch.compile cannot capture the step here, known before trying (else None)."""
     if backend != "inductor" or device.type != "cuda":
@@ -271,7 +261,7 @@ def capture_step(forward, device: torch.device, backend: str, warmup) -> tuple[A
         inductor_config.fallback_random = True
         mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
         compiled = torch.compile(forward, backend=backend, mode=mode, dynamic=False)
-        rng, t0 = _rng_state(device), time.perf_counter()
+        rng, t0 = rng_state(device), time.perf_counter()
         try:
             warmup(compiled)
             if device.type == "cuda":
@@ -283,7 +273,7 @@ def capture_step(forward, device: torch.device, backend: str, warmup) -> tuple[A
             info.update(compiled=True, mode=mode, seconds=round(time.perf_counter() - t0, 2))
             forward = compiled
         finally:
-            _set_rng_state(rng, device)
+            set_rng_state(rng, device)
     if reason is not None:
         info["note"] = f"--compile unavailable here ({reason}); training eagerly"
         print(f"note: {info['note']}", file=sys.stderr)
