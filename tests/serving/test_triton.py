@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -107,7 +108,11 @@ def test_not_a_digit_model_is_refused(tmp_path):
         [sys.executable, "-m", "serving", "export-triton", "--model", str(bad), "--out", "x"],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=tmp_path,  # "x" lands in tmp_path; serving is found without the editable install too
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
         timeout=60,
     )
     assert (
