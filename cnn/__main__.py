@@ -131,6 +131,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/proxies/train.npy", help=".npy file to write")
     p.add_argument("--count", type=positive_int, default=20_000, help="proxies to draw")
     p.add_argument("--seed", type=int, default=1, help="the gate's proxies use seed 0")
+    p.add_argument(
+        "--mixture",
+        choices=("1", "2"),
+        default="1",
+        help="1: the shipped trunk's; 2: the gate's version-3 mixture, with look-alike S s Z z",
+    )
 
     p = sub.add_parser(
         "export",
@@ -370,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "proxies":
             from cnn.reader.train_proxies import write_training_proxies
 
-            digest = write_training_proxies(args.out, args.count, args.seed)
+            digest = write_training_proxies(args.out, args.count, args.seed, mixture=args.mixture)
             print(f"wrote {args.count} proxies to {args.out} (sha256 {digest})")
         elif args.command == "export":
             from cnn.export import export_onnx

@@ -95,3 +95,17 @@ def test_cnn_proxies_writes_the_same_training_proxies_every_time(tmp_path: Path,
     assert (pixels.reshape(40, -1).max(1) > 200).all()  # every one has ink
     assert main(["proxies", "--count", "5", "--out", str(tmp_path / "p.png")]) == 2
     assert "give a .npy file name" in capsys.readouterr().err
+
+
+def test_mixture_2_is_the_gates_version_3_mixture_and_draws_other_proxies(tmp_path: Path):
+    from cnn.reader.proxies import KINDS, WEIGHTS
+    from cnn.reader.train_proxies import MIXTURES, SHIPPED_MIXTURE, training_proxies
+
+    assert SHIPPED_MIXTURE == "1"  # what models/mnist_cnn.onnx was trained beside (README)
+    assert list(MIXTURES["2"]) == list(KINDS)
+    np.testing.assert_allclose(list(MIXTURES["2"].values()), WEIGHTS)
+    assert "lookalike" not in MIXTURES["1"] and MIXTURES["2"]["lookalike"] == 0.1
+    first, second = training_proxies(30), training_proxies(30, mixture="2")
+    assert second.shape == first.shape and not np.array_equal(first, second)
+    with pytest.raises(ValueError, match="unknown mixture '3'; choose one of 1, 2"):
+        training_proxies(3, mixture="3")
