@@ -4,6 +4,8 @@ the argument types that turn a bad count into one clear line instead of a crash 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -47,3 +49,12 @@ def non_negative_int(text: str) -> int:
 def dashed(text: str) -> str:
     """Accept glorot_normal as well as glorot-normal (Keras spells it with an underscore)."""
     return text.replace("_", "-")
+
+
+def missing_model(path: Path) -> bool:
+    """True (and one clear line on stderr) when the ONNX model a reader command needs is not
+    there: the commands that draw and read for minutes check before they start."""
+    if Path(path).is_file():
+        return False
+    print(f"error: model file {path} does not exist; pass --model", file=sys.stderr)
+    return True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from cnn.cli_format import missing_model, positive_int
 from serving.cli_groups import Command
 
 
@@ -15,7 +15,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 
     d = AdaptEvalConfig()
     p.add_argument("--model", type=Path, default=d.model, help="the Bayesian graph to adapt")
-    p.add_argument("--new-per-digit", type=int, default=d.new_per_digit,
+    p.add_argument("--new-per-digit", type=positive_int, default=d.new_per_digit,
                    help="new drawings per digit and writer (the evaluation)")  # fmt: skip
     p.add_argument("--figure", type=Path, default=d.figure, help="where to draw the figure")
     p.add_argument("--no-timing", action="store_true", help="skip the cold-process timing")
@@ -26,11 +26,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_adapt_eval(args: argparse.Namespace) -> int:
     from cnn.reader.adapt_eval import AdaptEvalConfig, markdown_table, run_adapt_eval
 
-    if not args.model.is_file():
-        print(f"error: model file {args.model} does not exist; pass --model", file=sys.stderr)
-        return 2
-    if args.new_per_digit < 1:
-        print(f"error: --new-per-digit must be >= 1, got {args.new_per_digit}", file=sys.stderr)
+    if missing_model(args.model):
         return 2
     config = AdaptEvalConfig(
         model=args.model,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from cnn.cli_format import missing_model, positive_int
 from serving.cli_groups import Command
 
 
@@ -14,18 +14,14 @@ def _options(p: argparse.ArgumentParser) -> None:
     from serving.paths import DEFAULT_MODEL
 
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the served ONNX graph")
-    p.add_argument("--count", type=int, default=100, help="drawings (writers) per shape")
+    p.add_argument("--count", type=positive_int, default=100, help="drawings (writers) per shape")
     p.add_argument("--seed", type=int, default=0, help="varies each writer's drawing")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(posterior_command=cmd_app_shapes)
 
 
 def cmd_app_shapes(args: argparse.Namespace) -> int:
-    if not args.model.is_file():
-        print(f"error: model file {args.model} does not exist; pass --model", file=sys.stderr)
-        return 2
-    if args.count < 1:
-        print(f"error: --count must be >= 1, got {args.count}", file=sys.stderr)
+    if missing_model(args.model):
         return 2
     from dataclasses import asdict
 

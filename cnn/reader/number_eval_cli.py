@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from cnn.cli_format import missing_model, positive_int
 
 HELP = "read held-out pen-drawn numbers (2-4 digits): exact / wrong / null rates"
 
@@ -23,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction, formatter: type[argparse.HelpFor
         "wrong number, and not answered (null), per canvas and gap class.",
         formatter_class=formatter,
     )
-    p.add_argument("--count", type=int, default=d.count, help="numbers per canvas")
+    p.add_argument("--count", type=positive_int, default=d.count, help="numbers per canvas")
     p.add_argument("--seed", type=int, default=d.seed, help="picks writers, digits and gaps")
     p.add_argument(
         "--development",
@@ -41,9 +44,16 @@ def run(args: argparse.Namespace) -> int:
     from cnn.reader.number_eval import NumberEvalConfig, evaluate, format_table
     from serving.cli_groups import bar_callback
     from serving.predictor import Predictor
+    from serving.session import ModelError
 
+    if missing_model(args.model):
+        return 2
     config = NumberEvalConfig(count=args.count, seed=args.seed, development=args.development)
-    reader = Predictor(args.model, intra_op_threads=1)
+    try:
+        reader = Predictor(args.model, intra_op_threads=1)
+    except ModelError as exc:  # not an ONNX model, or not the served contract
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with tqdm(desc="numbers", unit="drawing", disable=args.json, leave=False) as bar:
         result = evaluate(reader, config, progress=bar_callback(bar))
     if args.json:

@@ -52,3 +52,25 @@ def test_development_writers_are_not_the_evaluation_writers():
     assert not any(
         np.array_equal(a.image, b.image) for a, b in zip(evaluation, development, strict=True)
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--count", "0"], "argument --count: must be a positive integer, got 0"),
+        (["--count", "2", "--model", "no.onnx"], "error: model file no.onnx does not exist"),
+        (["--count", "2", "--model", "junk.onnx"], "is not a readable ONNX model"),
+    ],
+)
+def test_bad_arguments_are_one_clear_line(args, message, tmp_path, capsys):
+    from cnn.__main__ import main
+
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    args = [str(tmp_path / a) if a.endswith(".onnx") else a for a in args]
+    try:
+        code = main(["number-eval", *args])
+    except SystemExit as exc:  # argparse's own refusal
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message.replace("no.onnx", str(tmp_path / "no.onnx")) in err and "Traceback" not in err
