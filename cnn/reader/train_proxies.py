@@ -26,8 +26,8 @@ COUNT = 20_000
 SEED = 1  # the gate's proxies use seed 0: never the same drawings
 _FIRST = np.array([0.15, 0.15, 0.08, 0.12, 0.1, 0.08, 0.12, 0.2])  # the v1 mixture's weights
 # "1": what the shipped trunk was trained beside. "2": the gate's own version-3 mixture
-# (cnn.reader.proxies.KINDS/WEIGHTS: with 10% look-alike S s Z z, which a drawn S needs, and
-# more Latin letters); a trunk for it is still to be trained on a GPU (tools/gpu_oe2.sh).
+# (cnn.reader.proxies.KINDS/WEIGHTS: with 10% look-alike S s Z z and more Latin letters); a
+# trunk trained beside it read the drawn S no better (docs/BENCHMARKS.md), so "1" stays.
 MIXTURES: dict[str, dict[str, float]] = {
     "1": {
         **dict(
