@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect
 from serving.images import ImageReadError, header_pixels, read_image
 from serving.predictor import DigitResult, Predictor, predict_pixels
 from serving.preprocess import DEFAULT as DEFAULT_PREPROCESS
-from serving.preprocess import PreprocessError, to_mnist
+from serving.preprocess import NoDigit, PreprocessError, find_digit
 from serving.records import error_record, prediction_record
 from serving.server_config import ServerConfig
 
@@ -46,7 +46,9 @@ class Backend(Protocol):
     predictor: Predictor
     engine: str
 
-    async def run_model(self, pixels: Sequence[np.ndarray | None]) -> list[DigitResult]: ...
+    async def run_model(
+        self, pixels: Sequence[np.ndarray | NoDigit | None]
+    ) -> list[DigitResult]: ...
 
 
 class LocalBackend:
@@ -59,7 +61,7 @@ class LocalBackend:
         self.predictor = Predictor(config.model, config.threads, spinning=False)
         self.predictor.predict(np.zeros((1, 28, 28), np.float32))  # warm-up: first run allocates
 
-    async def run_model(self, pixels: Sequence[np.ndarray | None]) -> list[DigitResult]:
+    async def run_model(self, pixels: Sequence[np.ndarray | NoDigit | None]) -> list[DigitResult]:
         # ONNX Runtime releases the GIL: concurrent requests use every core.
         return await anyio.to_thread.run_sync(predict_pixels, pixels, self.predictor)
 
@@ -149,8 +151,9 @@ async def predict_items(items: list[Item], backend: Backend) -> list[dict[str, A
     return records
 
 
-async def _prepare(item: Item, config: ServerConfig) -> np.ndarray | None | str:
-    """MNIST-form pixels (None: no digit), or the one-line reason the image cannot be read."""
+async def _prepare(item: Item, config: ServerConfig) -> np.ndarray | NoDigit | None | str:
+    """MNIST-form pixels (NoDigit or None: no digit), or the one-line reason the image cannot be
+    read."""
     if item.pixels is not None:
         return None if blank(item.pixels) else item.pixels
     try:
@@ -198,9 +201,9 @@ def _limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
     return _lanes
 
 
-def _decode_and_preprocess(item: Item, config: ServerConfig) -> np.ndarray | None:
+def _decode_and_preprocess(item: Item, config: ServerConfig) -> np.ndarray | NoDigit:
     image = read_image(io.BytesIO(item.data or b""), name=item.name, max_pixels=config.max_pixels)
-    return to_mnist(image)
+    return find_digit(image)
 
 
 async def read_items(request: Request, config: ServerConfig, batch: bool) -> list[Item]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
-from serving.preprocess import to_mnist
+from serving.preprocess import NOTHING_TO_READ, NoDigit, find_digit
 from serving.session import (
     DEFAULT_MODEL,
     INT8_MODEL,
@@ -33,14 +33,15 @@ __all__ = [
     "DigitResult",
     "ModelError",
     "ModelOutputError",
+    "NOTHING_TO_READ",
     "Predictor",
     "predict_image",
     "predict_pixels",
 ]
 CHUNK = 512  # images per session.run: bounds activation memory for big batches
 # The one answer to a drawing with nothing to read (blank canvas, all-zero or all-ink pixels),
-# the same in the CLI, HTTP (single and batch) and the app: digit None, abstain True, this.
-NOTHING_TO_READ = "no digit: the drawing is empty or uniform (nothing to read)"
+# the same in the CLI, HTTP (single and batch) and the app: digit None, abstain True, and
+# NOTHING_TO_READ (serving.preprocess's SPECK or BLOT when there is ink but no digit in it).
 
 
 @dataclass(frozen=True)
@@ -163,21 +164,27 @@ NO_DIGIT = DigitResult(None, None, None, 0.0, 0.0, None, True, NOTHING_TO_READ)
 def predict_image(image: np.ndarray, predictor: Predictor) -> DigitResult:
     """Preprocess one drawing/photo (see serving.preprocess.to_mnist) and predict its digit."""
     start = time.perf_counter()
-    pixels = to_mnist(image)
+    pixels = find_digit(image)
     preprocessed = time.perf_counter()
     return replace(predict_pixels([pixels], predictor)[0], preprocess_seconds=preprocessed - start)
 
 
-def predict_pixels(pixels: Sequence[np.ndarray | None], predictor: Predictor) -> list[DigitResult]:
+def predict_pixels(
+    pixels: Sequence[np.ndarray | NoDigit | None], predictor: Predictor
+) -> list[DigitResult]:
     """The model half of predict_image for many inputs at once, in one session.run.
 
-    Each item is what to_mnist returned (float32 [28, 28], or None: nothing to read). Why a
-    list: the HTTP service preprocesses each request on its own and batches only the model
-    (Ray Serve's dynamic batching). preprocess_seconds is 0 here; model_seconds is this call's.
+    Each item is what find_digit returned (float32 [28, 28], or NoDigit with its reason), or
+    to_mnist's None (nothing to read). Why a list: the HTTP service preprocesses each request on
+    its own and batches only the model (Ray Serve's dynamic batching). preprocess_seconds is 0
+    here; model_seconds is this call's.
     """
     start = time.perf_counter()
-    results = [NO_DIGIT] * len(pixels)
-    found = [i for i, item in enumerate(pixels) if item is not None]
+    results = [
+        replace(NO_DIGIT, reason=item.reason) if isinstance(item, NoDigit) else NO_DIGIT
+        for item in pixels
+    ]
+    found = [i for i, item in enumerate(pixels) if isinstance(item, np.ndarray)]
     if not found:
         return results
     prediction = predictor.predict(np.stack([pixels[i] for i in found]))

@@ -51,21 +51,41 @@ class PreprocessConfig:
 
 DEFAULT = PreprocessConfig()
 
+# Why a drawing holds no digit to read: said the same in the CLI, HTTP and the app. A canvas
+# covered in ink is not "empty", and the person who drew a blot should hear what to change.
+NOTHING_TO_READ = "no digit: the drawing is empty or uniform (nothing to read)"
+SPECK = "no digit: the only ink is a speck, too small to be a digit; draw the digit bigger"
+BLOT = (
+    "no digit: the ink is a dot or a blot, about as thick as it is long, not a written "
+    "stroke; write the digit with a line (a thinner pen helps)"
+)
+
+
+@dataclass(frozen=True)
+class NoDigit:
+    """What find_digit answers when there is no digit to read, and why (one of the texts above)."""
+
+    reason: str = NOTHING_TO_READ
+
 
 def to_mnist(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarray | None:
     """float32 [28, 28] in [0, 1], ink high, centred like MNIST; None if there is no digit."""
+    found = find_digit(image, config)
+    return None if isinstance(found, NoDigit) else found
+
+
+def find_digit(image: np.ndarray, config: PreprocessConfig = DEFAULT) -> np.ndarray | NoDigit:
+    """to_mnist's pixels, or NoDigit saying why there is none (empty, a speck, a blot)."""
     ink = ink_map(image, config)
-    if ink is None:
-        return None
-    box = _bounding_box(ink > 0)
+    box = None if ink is None else _bounding_box(ink > 0)
     if box is None:
-        return None
+        return NoDigit(NOTHING_TO_READ)
     if max(ink[box].shape) < config.min_extent * max(ink.shape):
-        return None
+        return NoDigit(SPECK)
     crop = _enlarge(ink[box], config.min_crop)
     width, long_side = stroke_width(crop), max(crop.shape)
     if long_side < config.min_elongation * width:
-        return None
+        return NoDigit(BLOT)
     crop, width = _within_pen_budget(crop, width, config)
     crop = _adjust_stroke(crop, width, BOX / max(crop.shape), config)
     return centre_by_mass(_fit_box(crop))

@@ -29,6 +29,7 @@ from ray import serve
 
 from serving.http_app import ServerConfig, create_app
 from serving.predictor import DigitResult, Predictor, predict_pixels
+from serving.preprocess import NoDigit
 
 APP_NAME = "digits"
 
@@ -84,17 +85,17 @@ class DigitService:
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(backend=self)
 
-    async def run_model(self, pixels: Sequence[np.ndarray | None]) -> list[DigitResult]:
+    async def run_model(self, pixels: Sequence[np.ndarray | NoDigit | None]) -> list[DigitResult]:
         """The backend call of serving.http_app: batched across requests, or one run each."""
         if not self.batch.batching:
             return await self._run(list(pixels))
         return list(await asyncio.gather(*(self.run_batched(p) for p in pixels)))
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
-    async def run_batched(self, pixels: list[np.ndarray | None]) -> list[DigitResult]:
+    async def run_batched(self, pixels: list[np.ndarray | NoDigit | None]) -> list[DigitResult]:
         return await self._run(pixels)
 
-    async def _run(self, pixels: list[np.ndarray | None]) -> list[DigitResult]:
+    async def _run(self, pixels: list[np.ndarray | NoDigit | None]) -> list[DigitResult]:
         self.batch_sizes[len(pixels)] += 1
         # In a thread: the replica's event loop keeps collecting the next batch meanwhile.
         loop = asyncio.get_running_loop()

@@ -62,6 +62,17 @@ def test_reads_real_mnist_digits_drawn_on_the_canvas(app, ui, mnist_test):
     assert correct >= 19, (correct, shown, list(labels))
 
 
+def test_a_blot_is_not_called_an_empty_canvas(app, ui):
+    """A scribbled-over blot is ink without a digit: the page says so, not "empty"."""
+    yy, xx = np.mgrid[:280, :280]
+    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
+    ui.draw(app, blot)
+    assert not app.exception
+    assert ui.predictions(app) == []
+    assert not any(EMPTY in i.value for i in app.info)
+    assert any(i.value.startswith("No digit to read: The ink is a dot or a blot") for i in app.info)
+
+
 def test_clear_empties_the_canvas(app, ui):
     ui.draw(app, ui.vertical_stroke())
     assert ui.predictions(app) == ["Prediction: 1"]

@@ -14,6 +14,7 @@ from PIL import Image
 from serving.__main__ import main
 from serving.loadtest import spawn_server
 from serving.predictor import NOTHING_TO_READ, Predictor, predict_image
+from serving.preprocess import BLOT, SPECK
 
 ANSWER = {"digit": None, "abstain": True, "reason": NOTHING_TO_READ, "uncertainty": None}
 
@@ -56,3 +57,43 @@ def test_blank_answers_agree_across_cli_http_and_app(blanks, capsys):
         files = [("files", (p.name, p.read_bytes(), "image/png")) for p in blanks.values()]
         batch = httpx.post(f"{url}/predict/batch", files=files)
         assert batch.status_code == 200 and [_answer(r) for r in batch.json()] == [ANSWER] * 2
+
+
+def test_ink_without_a_digit_says_why_the_same_everywhere(tmp_path, capsys):
+    """A scribbled-over blot and a speck are not "empty": each gets its own reason (the app
+    shows it in place of "The canvas is empty"), the same in the CLI, HTTP and the app's path."""
+    yy, xx = np.mgrid[:280, :280]
+    blot = np.zeros((280, 280), dtype=np.uint8)
+    blot[(yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1] = 255
+    speck = np.zeros((1000, 1000), dtype=np.uint8)
+    speck[500:503, 500:510] = 255
+    expected = {"blot": BLOT, "speck": SPECK}
+    paths = {}
+    for name, image in (("blot", blot), ("speck", speck)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(image).save(paths[name])
+    answers = {n: {**ANSWER, "reason": reason} for n, reason in expected.items()}
+
+    assert main(["predict", "--json", *(str(p) for p in paths.values())]) == 0
+    cli = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [_answer(r) for r in cli] == [answers["blot"], answers["speck"]]
+
+    predictor = Predictor()
+    for name, path in paths.items():
+        app = predict_image(np.asarray(Image.open(path)), predictor)
+        assert (app.digit, app.abstain, app.reason) == (None, True, expected[name])
+
+    with spawn_server(["--engine", "embedded"]) as url:
+        for name, path in paths.items():
+            single = httpx.post(
+                f"{url}/predict", content=path.read_bytes(), headers={"content-type": "image/png"}
+            )
+            assert single.status_code == 200 and _answer(single.json()) == answers[name]
+        digit = tmp_path / "one.png"
+        one = np.zeros((280, 280), dtype=np.uint8)
+        one[40:240, 130:146] = 255
+        Image.fromarray(one).save(digit)
+        files = [("files", (p.name, p.read_bytes(), "image/png")) for p in (*paths.values(), digit)]
+        batch = httpx.post(f"{url}/predict/batch", files=files).json()
+        assert [_answer(r) for r in batch[:2]] == [answers["blot"], answers["speck"]]
+        assert batch[2]["digit"] == 1 and batch[2]["reason"] is None

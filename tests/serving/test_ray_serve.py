@@ -21,6 +21,7 @@ pytest.importorskip(
 from serving.images import read_image  # noqa: E402
 from serving.loadtest import LoadConfig, run_loadtest, spawn_server  # noqa: E402
 from serving.predictor import Predictor, predict_image  # noqa: E402
+from serving.preprocess import BLOT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BATCH = 16
@@ -63,6 +64,22 @@ def test_png_bodies_match_the_in_process_predictor(ray_server, images):
         assert record["digit"] == expected.digit, path.name
         # A batched run may sum in another order than a single one: equal to float precision.
         np.testing.assert_allclose(record["probabilities"], expected.probabilities, atol=2e-6)
+
+
+def test_a_blot_gets_its_reason_through_the_batcher(ray_server, tmp_path):
+    """Ink without a digit (serving.preprocess.NoDigit) crosses @serve.batch with its reason."""
+    yy, xx = np.mgrid[:280, :280]
+    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
+    Image.fromarray(blot).save(tmp_path / "blot.png")
+    response = httpx.post(
+        f"{ray_server}/predict",
+        content=(tmp_path / "blot.png").read_bytes(),
+        headers={"content-type": "image/png"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert (record["digit"], record["abstain"], record["reason"]) == (None, True, BLOT)
 
 
 def test_bad_input_gets_the_same_4xx(ray_server):

@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from serving.preprocess import PreprocessError, to_mnist
+from serving.preprocess import (
+    BLOT,
+    NOTHING_TO_READ,
+    SPECK,
+    NoDigit,
+    PreprocessError,
+    find_digit,
+    to_mnist,
+)
 
 
 def upscale(digit: np.ndarray, factor: int) -> np.ndarray:
@@ -106,6 +114,26 @@ def test_nearly_empty_drawings_are_no_digit():
     faint = np.full((100, 100), 200, dtype=np.uint8)
     faint[20:80, 48:52] = 195  # contrast far below anything drawn
     assert to_mnist(faint) is None
+
+
+def test_find_digit_says_why_there_is_no_digit():
+    """Ink that holds no digit is not called empty: a pen click or a scribbled-over blot is a
+    blot, a scratch on a big photo a speck; a digit comes back exactly as to_mnist gives it."""
+    yy, xx = np.mgrid[:280, :280]
+    canvas = np.zeros((280, 280), dtype=np.uint8)
+    click, blot, one = canvas.copy(), canvas.copy(), canvas.copy()
+    click[(yy - 100) ** 2 + (xx - 150) ** 2 <= 8**2] = 255
+    blot[(yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1] = 255
+    one[40:240, 130:146] = 255
+    speck = np.zeros((1000, 1000), dtype=np.uint8)
+    speck[500:503, 500:510] = 255
+    assert find_digit(canvas) == NoDigit(NOTHING_TO_READ)
+    assert find_digit(np.full((64, 64), 255, np.uint8)) == NoDigit(NOTHING_TO_READ)
+    assert find_digit(click) == NoDigit(BLOT)
+    assert find_digit(blot) == NoDigit(BLOT)
+    assert find_digit(speck) == NoDigit(SPECK)
+    assert np.array_equal(find_digit(one), to_mnist(one))
+    assert len({NOTHING_TO_READ, SPECK, BLOT}) == 3
 
 
 def test_a_drawn_one_is_not_mistaken_for_a_dot():
