@@ -127,7 +127,7 @@ def _result_text(path: Path, result, k: int) -> str:
     import numpy as np
 
     if result.digit is None:
-        return f"{path}: no digit (empty or nearly empty drawing)"
+        return f"{path}: {result.reason or 'no digit: nothing to read'}"
     order = np.argsort(-result.probabilities, kind="stable")[:k]
     others = ", ".join(f"{d}: {result.probabilities[d]:.3f}" for d in order)
     if result.uncertainty is not None:

@@ -97,3 +97,13 @@ def test_ink_without_a_digit_says_why_the_same_everywhere(tmp_path, capsys):
         batch = httpx.post(f"{url}/predict/batch", files=files).json()
         assert [_answer(r) for r in batch[:2]] == [answers["blot"], answers["speck"]]
         assert batch[2]["digit"] == 1 and batch[2]["reason"] is None
+
+
+def test_the_plain_cli_line_gives_the_reason_too(blanks, tmp_path, capsys):
+    yy, xx = np.mgrid[:280, :280]
+    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
+    Image.fromarray(blot).save(tmp_path / "blot.png")
+    assert main(["predict", str(blanks["canvas"]), str(tmp_path / "blot.png")]) == 0
+    canvas, blotted = capsys.readouterr().out.splitlines()
+    assert canvas == f"{blanks['canvas']}: {NOTHING_TO_READ}"
+    assert blotted == f"{tmp_path / 'blot.png'}: {BLOT}"
