@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 from streamlit.logger import get_logger
 
-from app_pages.canvas import CANVAS_SIZE, EMPTY, pen_canvas
+from app_pages.canvas import CANVAS_SIZE, EMPTY, no_digit_text, pen_canvas
 from serving import predictor as serving_predictor
 from serving.client import RemotePredictor, ServerError, server_url_from_env
 from serving.images import ImageReadError, preview, read_image
-from serving.predictor import NOTHING_TO_READ, DigitResult, predict_image
+from serving.predictor import DigitResult, predict_image
 from serving.preprocess import PreprocessError
 
 # Timer starts as soon as the rerun that carries the new drawing reaches this page.
@@ -62,17 +62,10 @@ def clear_canvas() -> None:
     st.session_state.canvas_version += 1
 
 
-def no_digit_text(reason: str) -> str:
-    """A reason of serving.preprocess (ink, but no digit in it) as the page says it: a canvas
-    covered in ink is not "empty"."""
-    text = reason.removeprefix("no digit: ")
-    return f"No digit to read: {text[:1].upper()}{text[1:]}."
-
-
 def show_result(result: DigitResult, timed: bool, empty: str = EMPTY) -> None:
     """The prediction, the probabilities, and the 28x28 picture the model actually saw."""
     if result.digit is None:
-        st.info(empty if result.reason in (None, NOTHING_TO_READ) else no_digit_text(result.reason))
+        st.info(no_digit_text(result.reason, empty))
         return
     probabilities = np.asarray(result.probabilities, dtype=float).ravel()
     # shown from 0 (a very typical drawing scores slightly below 0; "-0.19" only puzzles people)

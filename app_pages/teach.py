@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.canvas import EMPTY, pen_canvas
+from app_pages.canvas import EMPTY, no_digit_text, pen_canvas
 from serving.adapt import Reader, Teacher
-from serving.preprocess import PreprocessError, to_mnist
+from serving.preprocess import NoDigit, PreprocessError, find_digit
 from serving.session import DEFAULT_MODEL, ModelError
 
 MIN_EXAMPLES = 3  # "Use my reader" needs at least this many drawings
@@ -148,12 +148,14 @@ with read_col:
         st.info(EMPTY)
     else:
         try:
-            pixels = to_mnist(canvas.image_data)
+            found = find_digit(canvas.image_data)
         except PreprocessError as error:
+            found = None
             st.error(str(error))
-        if pixels is None:
-            st.info(EMPTY)
-        else:
+        if isinstance(found, NoDigit):
+            st.info(no_digit_text(found.reason))
+        elif found is not None:
+            pixels = found
             reader = st.session_state.teach_model if mine else teacher.reader
             show_reading(reader.run(pixels[None]), mine)
 
