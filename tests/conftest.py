@@ -1,4 +1,4 @@
-"""Shared fixtures: real MNIST (from MNIST_DIR, else ../shared/data/mnist), a seeded rng."""
+"""Shared fixtures: real MNIST (from MNIST_DIR, else ../shared/data/mnist), a seeded rng, a blot."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ def accuracy_bar() -> float:
     """What a served model must reach on the 10,000 MNIST test images: the published accuracy
     less 0.1 percentage points."""
     return PUBLISHED_TEST_ACCURACY - 0.001
+
+
+@pytest.fixture(scope="session")
+def blot() -> np.ndarray:
+    """A 280x280 canvas (uint8, ink 255 on 0) scribbled over into one filled oval: ink, but no
+    digit in it (serving.preprocess.BLOT)."""
+    yy, xx = np.mgrid[:280, :280]
+    return ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
 
 
 @pytest.fixture

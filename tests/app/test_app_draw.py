@@ -62,10 +62,8 @@ def test_reads_real_mnist_digits_drawn_on_the_canvas(app, ui, mnist_test):
     assert correct >= 19, (correct, shown, list(labels))
 
 
-def test_a_blot_is_not_called_an_empty_canvas(app, ui):
+def test_a_blot_is_not_called_an_empty_canvas(app, ui, blot):
     """A scribbled-over blot is ink without a digit: the page says so, not "empty"."""
-    yy, xx = np.mgrid[:280, :280]
-    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
     ui.draw(app, blot)
     assert not app.exception
     assert ui.predictions(app) == []

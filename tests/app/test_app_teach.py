@@ -58,10 +58,8 @@ def test_teach_page_starts_on_the_shipped_reader(page, ui, drawings):
     assert not page.get("download_button")
 
 
-def test_a_blot_is_no_example(page, ui):
+def test_a_blot_is_no_example(page, ui, blot):
     """Ink without a digit is named (not "empty") and cannot be added as an example."""
-    yy, xx = np.mgrid[:280, :280]
-    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
     draw(page, ui, blot)
     assert not page.exception
     assert any(

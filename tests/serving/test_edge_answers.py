@@ -59,12 +59,9 @@ def test_blank_answers_agree_across_cli_http_and_app(blanks, capsys):
         assert batch.status_code == 200 and [_answer(r) for r in batch.json()] == [ANSWER] * 2
 
 
-def test_ink_without_a_digit_says_why_the_same_everywhere(tmp_path, capsys):
+def test_ink_without_a_digit_says_why_the_same_everywhere(blot, tmp_path, capsys):
     """A scribbled-over blot and a speck are not "empty": each gets its own reason (the app
     shows it in place of "The canvas is empty"), the same in the CLI, HTTP and the app's path."""
-    yy, xx = np.mgrid[:280, :280]
-    blot = np.zeros((280, 280), dtype=np.uint8)
-    blot[(yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1] = 255
     speck = np.zeros((1000, 1000), dtype=np.uint8)
     speck[500:503, 500:510] = 255
     expected = {"blot": BLOT, "speck": SPECK}
@@ -99,9 +96,7 @@ def test_ink_without_a_digit_says_why_the_same_everywhere(tmp_path, capsys):
         assert batch[2]["digit"] == 1 and batch[2]["reason"] is None
 
 
-def test_the_plain_cli_line_gives_the_reason_too(blanks, tmp_path, capsys):
-    yy, xx = np.mgrid[:280, :280]
-    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
+def test_the_plain_cli_line_gives_the_reason_too(blanks, blot, tmp_path, capsys):
     Image.fromarray(blot).save(tmp_path / "blot.png")
     assert main(["predict", str(blanks["canvas"]), str(tmp_path / "blot.png")]) == 0
     canvas, blotted = capsys.readouterr().out.splitlines()

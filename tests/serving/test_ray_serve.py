@@ -66,10 +66,8 @@ def test_png_bodies_match_the_in_process_predictor(ray_server, images):
         np.testing.assert_allclose(record["probabilities"], expected.probabilities, atol=2e-6)
 
 
-def test_a_blot_gets_its_reason_through_the_batcher(ray_server, tmp_path):
+def test_a_blot_gets_its_reason_through_the_batcher(ray_server, blot, tmp_path):
     """Ink without a digit (serving.preprocess.NoDigit) crosses @serve.batch with its reason."""
-    yy, xx = np.mgrid[:280, :280]
-    blot = ((yy - 140) ** 2 / 90**2 + (xx - 140) ** 2 / 120**2 <= 1).astype(np.uint8) * 255
     Image.fromarray(blot).save(tmp_path / "blot.png")
     response = httpx.post(
         f"{ray_server}/predict",
