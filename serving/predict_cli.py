@@ -126,8 +126,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _result_text(path: Path, result, k: int) -> str:
     import numpy as np
 
+    from serving.preprocess import NOTHING_TO_READ
+
     if result.digit is None:
-        return f"{path}: {result.reason or 'no digit: nothing to read'}"
+        return f"{path}: {result.reason or NOTHING_TO_READ}"
     order = np.argsort(-result.probabilities, kind="stable")[:k]
     others = ", ".join(f"{d}: {result.probabilities[d]:.3f}" for d in order)
     if result.uncertainty is not None:

@@ -16,23 +16,17 @@ import argparse
 import sys
 
 import numpy as np
-import onnxruntime as ort
 
 from cnn.reader.app_shapes import SHAPES, app_drawings
 from cnn.reader.nondigits import drawn_digits, to_pixels
 from cnn.reader.pipeline import drawn_pixels
 from serving.mnist import load_mnist
+from serving.predictor import Predictor
 
 
-def _run(session: ort.InferenceSession, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    outs = [
-        session.run(
-            ["probabilities", "uncertainty"],
-            {"pixels": pixels[i : i + 1000, None].astype(np.float32)},
-        )
-        for i in range(0, len(pixels), 1000)
-    ]
-    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+def _run(predictor: Predictor, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    prediction = predictor.predict(pixels)
+    return prediction.probabilities, prediction.uncertainty
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,15 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="models/mnist_cnn_bayes.onnx")
     parser.add_argument("--rates", default="0.012,0.015,0.02", help="drawn validation shares")
     args = parser.parse_args(argv)
-    session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
-    _, calibration = _run(session, drawn_pixels("validation", 5000, 0))
+    predictor = Predictor(args.model)
+    if not predictor.bayesian:
+        parser.error(f"{args.model} has no uncertainty output: pass the Bayesian graph")
+    _, calibration = _run(predictor, drawn_pixels("validation", 5000, 0))
     test = load_mnist("test")
-    _, mnist = _run(session, test.images.astype(np.float32) / 255)
-    _, drawn = _run(session, drawn_digits(test.images, test.labels, 2000, 1).pixels)
+    _, mnist = _run(predictor, test.images.astype(np.float32) / 255)
+    _, drawn = _run(predictor, drawn_digits(test.images, test.labels, 2000, 1).pixels)
     shapes = {}
     for name in (*SHAPES, "flagged 1"):
         found = app_drawings(name, 100)
-        shapes[name] = _run(session, to_pixels(found, [0] * len(found)).pixels)
+        shapes[name] = _run(predictor, to_pixels(found, [0] * len(found)).pixels)
     names = [f"{n} abstained" for n in SHAPES]
     print(
         f"| rate | threshold | MNIST abstained | drawn test abstained | {' | '.join(names)} "
